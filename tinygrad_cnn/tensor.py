@@ -1,0 +1,726 @@
+"""`Tensor`: a numpy array that remembers how it was computed.
+
+This file holds the rules a user meets first (construction, dtypes,
+broadcasting, error messages) and thin methods that call a primitive from
+ops.py (one `Function.apply` each) or combine several (the composites:
+softmax, var, ...). Nothing here computes a gradient: that is ops.py's job.
+
+Broadcasting, the one place it happens::
+
+    a: (3, 1) ─┐                     expand (a view, no copy)        Mul
+               ├─ broadcast shape ──▶  a: (2, 3, 4), b: (2, 3, 4) ──▶ same-shape primitive
+    b: (2, 1, 4)┘   (2, 3, 4)
+
+Only sides that need a gradient are expanded; `Expand.backward` sums the
+gradient back. Constants ride on numpy's own broadcasting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import autograd
+from . import ops as P
+from .autograd import Function
+
+Scalar = Union[int, float, bool]
+DTypeLike = Any
+_FLOAT32 = np.dtype(np.float32)
+
+_rng = np.random.default_rng()
+
+
+def default_generator() -> np.random.Generator:
+    """The generator behind `Tensor.rand`/`randn`, nn's initialisation and dropout."""
+    return _rng
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    `data` is a number, nested list, numpy array or Tensor. Python floats become
+    float32; a float64 array stays float64; integers stay integers (and carry no
+    gradient). A numpy array is used as is, not copied (like `torch.from_numpy`).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "_hooks", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators: `ndarray * Tensor` keeps the graph
+
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+    _ctx: Function | None
+    name: str | None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: DTypeLike = None, name: str | None = None):
+        if isinstance(data, Tensor):
+            array = data.data
+        elif isinstance(data, np.ndarray):
+            array = data
+        elif isinstance(data, np.generic):
+            array = np.asarray(data)
+        elif isinstance(data, (int, float, list, tuple)):
+            try:
+                array = np.array(data)
+            except ValueError as e:
+                raise ValueError(f"Tensor: cannot build a tensor from this nested sequence ({e})") from None
+            if array.dtype == np.float64:
+                array = array.astype(np.float32)
+        else:
+            raise TypeError(f"Tensor: cannot build a tensor from {type(data).__name__}")
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor: unsupported dtype {array.dtype} (use bool, integer or floating data)")
+        if dtype is not None:
+            array = array.astype(np.dtype(dtype), copy=False)
+        if requires_grad and array.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, this one is {array.dtype}")
+        self.data = array
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._ctx = None
+        self.name = name
+        self._hooks = None
+
+    @staticmethod
+    def _wrap(data: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """Fast constructor for arrays we made ourselves (no checks)."""
+        t = object.__new__(Tensor)
+        t.data, t.requires_grad, t.grad, t._ctx, t.name, t._hooks = data, requires_grad, None, None, None, None
+        return t
+
+    # ------------------------------------------------------------------ attributes
+    shape = property(lambda self: self.data.shape, doc="The shape, a tuple of ints.")
+    dtype = property(lambda self: self.data.dtype, doc="The numpy dtype.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
+    size = property(lambda self: self.data.size, doc="The number of elements.")
+    grad_fn = property(lambda self: self._ctx, doc="The node that made this tensor, None for a leaf.")
+    is_leaf = property(lambda self: self._ctx is None, doc="True unless this tensor was computed by a recorded op.")
+
+    @property
+    def T(self) -> Tensor:
+        """The axes reversed (the transpose of a matrix)."""
+        return self.permute(*range(self.ndim - 1, -1, -1))
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> Scalar:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python scalar, shape is {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (shares memory)."""
+        return Tensor._wrap(self.data)
+
+    def astype(self, dtype: DTypeLike) -> Tensor:
+        dtype = np.dtype(dtype)
+        return self if dtype == self.data.dtype else P.Cast.apply(self, dtype=dtype)
+
+    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=200)
+        extra = f", grad_fn=<{type(self._ctx).__name__}>" if self._ctx is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Tensor({body}, dtype={self.data.dtype}{extra}{name})"
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate d self / d leaf into the `.grad` of every leaf that requires grad."""
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _HookHandle:
+        """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = _HookHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of a non-leaf tensor in `.grad` (leaves always keep theirs)."""
+        if self._ctx is None:
+            return
+
+        def keep(grad: Tensor) -> None:
+            if not autograd.is_grad_enabled():
+                grad = grad.detach()
+            self.grad = grad if self.grad is None else self.grad + grad
+
+        self.register_hook(keep)
+
+    # ------------------------------------------------------------------ constructors
+    @staticmethod
+    def manual_seed(seed: int) -> None:
+        """Seed the random constructors, nn's weight initialisation and dropout."""
+        global _rng
+        _rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def zeros(*shape: Any, dtype: DTypeLike = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def ones(*shape: Any, dtype: DTypeLike = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def full(shape: Any, value: Scalar, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+        if dtype is None:
+            dtype = np.float32 if isinstance(value, float) else np.asarray(value).dtype
+        return Tensor(np.full(_shape_arg((shape,)), value, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: DTypeLike = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: DTypeLike = None,
+               requires_grad: bool = False) -> Tensor:
+        if dtype is None:
+            is_float = any(isinstance(v, float) for v in (start, stop, step))
+            dtype = np.float32 if is_float else np.int64
+        array = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(start, dtype=dtype)
+        return Tensor(array, requires_grad=requires_grad)
+
+    @staticmethod
+    def rand(*shape: Any, dtype: DTypeLike = np.float32, requires_grad: bool = False) -> Tensor:
+        """Uniform on [0, 1)."""
+        return Tensor(_rng.random(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+
+    @staticmethod
+    def randn(*shape: Any, dtype: DTypeLike = np.float32, requires_grad: bool = False) -> Tensor:
+        """Standard normal."""
+        return Tensor(_rng.standard_normal(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+
+    @staticmethod
+    def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, dtype: DTypeLike = np.float32,
+                requires_grad: bool = False) -> Tensor:
+        """Uniform on [low, high)."""
+        array = _rng.random(_shape_arg(shape), dtype=_float_dtype(dtype)) * (high - low) + low
+        return Tensor(array.astype(dtype, copy=False), requires_grad=requires_grad)
+
+    @staticmethod
+    def zeros_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def ones_like(t: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+    # ------------------------------------------------------------------ binary operators
+    def _operand(self, other: Any) -> Tensor:
+        """Turn the other side of an operator into a Tensor; Python scalars take our dtype."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, np.generic):
+            other = other.item()
+        if isinstance(other, (int, float)):
+            dtype = self.data.dtype
+            if isinstance(other, float) and dtype.kind != "f":
+                dtype = _FLOAT32
+            elif not isinstance(other, bool) and dtype.kind == "b":
+                dtype = np.dtype(np.int64) if isinstance(other, int) else _FLOAT32
+            return Tensor._wrap(np.array(other, dtype=dtype))
+        if type(other) is np.ndarray and other.dtype.kind in "biuf":
+            return Tensor._wrap(other)
+        if isinstance(other, (np.ndarray, list, tuple)):
+            return Tensor(other)
+        raise TypeError(f"unsupported operand type for Tensor: {type(other).__name__}")
+
+    def _binary(self, op: type[Function], other: Any, name: str, reflected: bool = False) -> Tensor:
+        if type(other) is not Tensor:
+            if type(other) is float and self.data.dtype.kind == "f":  # the common case, made fast
+                other = Tensor._wrap(np.array(other, dtype=self.data.dtype))
+            else:
+                other = self._operand(other)
+        a, b = (other, self) if reflected else (self, other)
+        if a.data.dtype != b.data.dtype:
+            a, b = _promote(a, b)
+        if a.data.shape != b.data.shape:
+            if not ((b.data.ndim == 0 and not b.requires_grad) or (a.data.ndim == 0 and not a.requires_grad)):
+                shape = broadcast_shape(a.data.shape, b.data.shape, name)
+                if autograd._grad_enabled:
+                    a, b = _expand_for_grad(a, shape), _expand_for_grad(b, shape)
+        return op.apply(a, b)
+
+    def __add__(self, other: Any) -> Tensor:
+        return self._binary(P.Add, other, "add")
+
+    def __radd__(self, other: Any) -> Tensor:
+        return self._binary(P.Add, other, "add", reflected=True)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return self._binary(P.Sub, other, "sub")
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._binary(P.Sub, other, "sub", reflected=True)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return self._binary(P.Mul, other, "mul")
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self._binary(P.Mul, other, "mul", reflected=True)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return self._to_float()._binary(P.Div, other, "div")
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return self._to_float()._binary(P.Div, other, "div", reflected=True)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return self._binary(P.Pow, other, "pow")
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return self._binary(P.Pow, other, "pow", reflected=True)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return self._operand(other).matmul(self)
+
+    def __neg__(self) -> Tensor:
+        return P.Neg.apply(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise max; at ties each side gets half the gradient (as PyTorch)."""
+        return self._binary(P.Maximum, other, "maximum")
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise min; at ties each side gets half the gradient (as PyTorch)."""
+        return self._binary(P.Minimum, other, "minimum")
+
+    def _to_float(self) -> Tensor:
+        return self if self.data.dtype.kind == "f" else self.astype(np.float32)
+
+    # comparisons: boolean results, no gradient, no graph
+    def _compare(self, fn: Callable, other: Any, name: str) -> Tensor:
+        other_data = other.data if isinstance(other, Tensor) else other
+        if isinstance(other_data, np.ndarray) and other_data.shape != self.data.shape:
+            broadcast_shape(self.data.shape, other_data.shape, name)
+        return Tensor._wrap(fn(self.data, other_data))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(np.less, other, "lt")
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(np.less_equal, other, "le")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(np.greater, other, "gt")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(np.greater_equal, other, "ge")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(np.equal, other, "eq")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(np.not_equal, other, "ne")
+
+    # ------------------------------------------------------------------ elementwise functions
+    def exp(self) -> Tensor:
+        return P.Exp.apply(self._to_float())
+
+    def log(self) -> Tensor:
+        return P.Log.apply(self._to_float())
+
+    def sqrt(self) -> Tensor:
+        return self._to_float() ** 0.5
+
+    def relu(self) -> Tensor:
+        return P.Relu.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return P.Sigmoid.apply(self._to_float())
+
+    def tanh(self) -> Tensor:
+        return P.Tanh.apply(self._to_float())
+
+    def abs(self) -> Tensor:
+        return P.Abs.apply(self)
+
+    def clip(self, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:
+        """Limit values to [min, max]; the gradient passes where min ≤ x ≤ max (PyTorch's clamp)."""
+        if min is None and max is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        return P.Clip.apply(self, low=min, high=max)
+
+    clamp = clip
+
+    def reciprocal(self) -> Tensor:
+        return 1.0 / self._to_float()
+
+    @staticmethod
+    def where(condition: Any, a: Any, b: Any) -> Tensor:
+        """Elementwise `a if condition else b`, broadcasting all three."""
+        cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+        if cond.dtype != np.bool_:
+            cond = cond.astype(bool)
+        if not isinstance(a, Tensor):
+            if not isinstance(b, Tensor):
+                a = Tensor(a)
+            else:
+                a = b._operand(a)
+        b = a._operand(b)
+        if a.data.dtype != b.data.dtype:
+            a, b = _promote(a, b)
+        shape = broadcast_shape(broadcast_shape(cond.shape, a.shape, "where"), b.shape, "where")
+        if autograd._grad_enabled:
+            a, b = _expand_for_grad(a, shape), _expand_for_grad(b, shape)
+        return P.Where.apply(Tensor._wrap(cond), a, b)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+        return P.Sum.apply(self, axis=_axes(self, axis, dim, "sum"), keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+        """The largest value; the gradient is split evenly among ties."""
+        return P.Max.apply(self, axis=_nonempty_axes(self, axis, dim, "max"), keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+        """The smallest value; the gradient is split evenly among ties."""
+        return P.Min.apply(self, axis=_nonempty_axes(self, axis, dim, "min"), keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+        axes = _axes(self, axis, dim, "mean")
+        count = math.prod(self.shape[i] for i in axes)
+        return self._to_float().sum(axes, keepdims) * (1.0 / count if count else math.nan)
+
+    def var(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, correction: int = 1) -> Tensor:
+        """Variance, divided by N - correction (Bessel's correction by default, as PyTorch)."""
+        axes = _axes(self, axis, dim, "var")
+        count = math.prod(self.shape[i] for i in axes)
+        centered = self - self.mean(axes, keepdims=True)
+        dof = count - correction
+        return (centered * centered).sum(axes, keepdims) * (1.0 / dof if dof > 0 else math.inf)
+
+    def std(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, correction: int = 1) -> Tensor:
+        return self.var(axis, keepdims, dim=dim, correction=correction).sqrt()
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=_one_axis(self, axis, dim), keepdims=keepdims)))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=_one_axis(self, axis, dim), keepdims=keepdims)))
+
+    # ------------------------------------------------------------------ softmax family
+    def logsumexp(self, axis: Any = -1, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+        """log Σ exp(x), shifted by the max so that no exp overflows."""
+        axes = _nonempty_axes(self, axis, dim, "logsumexp")
+        shift = np.max(self.data, axis=axes, keepdims=True)
+        shift = np.where(np.isfinite(shift), shift, 0)
+        out = (self - shift).exp().sum(axes, keepdims=True).log() + shift
+        return out if keepdims else out.squeeze(axes)
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        """exp(x) / Σ exp(x); the max is subtracted first (softmax does not change under a shift)."""
+        axes = _nonempty_axes(self, axis, dim, "softmax")
+        e = (self - np.max(self.data, axis=axes, keepdims=True)).exp()
+        return e / e.sum(axes, keepdims=True)
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        """x - logsumexp(x): stable even for logits of 1e4."""
+        axes = _nonempty_axes(self, axis, dim, "log_softmax")
+        return self - self.logsumexp(axes, keepdims=True)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> Tensor:
+        return P.Reshape.apply(self, shape=_resolve_shape(self, _shape_arg(shape), "reshape"))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = _axis(start_dim, self.ndim, "flatten"), _axis(end_dim, self.ndim, "flatten")
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        shape = self.shape
+        return self.reshape(*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+
+    def permute(self, *dims: Any) -> Tensor:
+        dims = tuple(_axis(d, self.ndim, "permute") for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the axes of a tensor of shape {self.shape}")
+        return P.Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        dims = list(range(self.ndim))
+        a, b = _axis(dim0, self.ndim, "transpose"), _axis(dim1, self.ndim, "transpose")
+        dims[a], dims[b] = dims[b], dims[a]
+        return P.Permute.apply(self, dims=tuple(dims))
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to `shape` without copying (-1 keeps a size); new axes go in front."""
+        shape = _shape_arg(shape)
+        lead = len(shape) - self.ndim
+        if lead < 0:
+            raise ValueError(f"expand: cannot expand shape {self.shape} to fewer dimensions {shape}")
+        shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
+        for i, s in enumerate(self.shape):
+            if s != shape[lead + i] and s != 1:
+                raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
+        return self if shape == self.shape else P.Expand.apply(self, shape=shape)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """Drop size-1 axes (all of them, or those in `axis` that have size 1, as PyTorch)."""
+        axes = _axes(self, axis, dim, "squeeze")
+        return self.reshape(*[s for i, s in enumerate(self.shape) if not (i in axes and s == 1)])
+
+    def unsqueeze(self, axis: int, *, dim: int | None = None) -> Tensor:
+        axis = axis if dim is None else dim
+        a = _axis(axis, self.ndim + 1, "unsqueeze")
+        return self.reshape(*self.shape[:a], 1, *self.shape[a:])
+
+    def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
+        """numpy-style padding: one (before, after) pair per axis, or one int for every side."""
+        if isinstance(pad_width, int):
+            pad_width = [(pad_width, pad_width)] * self.ndim
+        pairs = tuple((int(p[0]), int(p[1])) for p in pad_width)
+        if len(pairs) != self.ndim or any(p < 0 for pair in pairs for p in pair):
+            raise ValueError(f"pad: need {self.ndim} non-negative (before, after) pairs for shape {self.shape}, "
+                             f"got {pad_width}")
+        return P.Pad.apply(self, pad_width=pairs, value=value)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        key = key if isinstance(key, tuple) else (key,)
+        key = tuple(k.data if isinstance(k, Tensor) else np.asarray(k) if isinstance(k, list) else k for k in key)
+        advanced = any(isinstance(k, np.ndarray) for k in key)
+        op = P.Gather if advanced else P.Slice
+        try:
+            return op.apply(self, key=key)
+        except (IndexError, TypeError, ValueError) as e:
+            raise IndexError(f"index: {e} (indexing a tensor of shape {self.shape})") from None
+
+    @staticmethod
+    def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+        tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+        if not tensors:
+            raise ValueError("cat: expected a non-empty list of tensors")
+        first = tensors[0]
+        a = _axis(axis if dim is None else dim, first.ndim, "cat")
+        for t in tensors[1:]:
+            if t.ndim != first.ndim or any(s != u for i, (s, u) in enumerate(zip(t.shape, first.shape)) if i != a):
+                raise ValueError(f"cat: shapes {first.shape} and {t.shape} differ outside axis {a}")
+        dtype = first.dtype
+        for t in tensors[1:]:
+            dtype = _result_dtype(dtype, t.dtype)
+        return P.Cat.apply(*[t.astype(dtype) for t in tensors], axis=a)
+
+    @staticmethod
+    def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+        tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+        if not tensors:
+            raise ValueError("stack: expected a non-empty list of tensors")
+        for t in tensors[1:]:
+            if t.shape != tensors[0].shape:
+                raise ValueError(f"stack: all tensors must have one shape, got {tensors[0].shape} and {t.shape}")
+        a = _axis(axis if dim is None else dim, tensors[0].ndim + 1, "stack")
+        return Tensor.cat([t.unsqueeze(a) for t in tensors], axis=a)
+
+    # ------------------------------------------------------------------ linear algebra
+    def matmul(self, other: Any) -> Tensor:
+        """numpy's matmul rules: 1-D operands are promoted and squeezed, batch axes broadcast."""
+        a, b = self, self._operand(other)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        if a.data.dtype != b.data.dtype:
+            a, b = _promote(a, b)
+        a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+                             f"({a2.shape[-2]}x{a2.shape[-1]} and {b2.shape[-2]}x{b2.shape[-1]})")
+        if b2.ndim == 2 and a2.ndim > 2:  # (..., M, K) @ (K, N): one big GEMM, not one per batch
+            out = P.Matmul.apply(a2.reshape(-1, a2.shape[-1]), b2).reshape(*a2.shape[:-1], b2.shape[-1])
+        else:
+            if a2.ndim > 2 or b2.ndim > 2:
+                batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2], "matmul")
+                if autograd._grad_enabled:
+                    a2 = _expand_for_grad(a2, batch + a2.shape[-2:])
+                    b2 = _expand_for_grad(b2, batch + b2.shape[-2:])
+            out = P.Matmul.apply(a2, b2)
+        if a.ndim == 1:
+            out = out.squeeze(-2)
+        if b.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    def dot(self, other: Any) -> Tensor:
+        """The inner product of two 1-D tensors."""
+        other = self._operand(other)
+        if self.ndim != 1 or other.ndim != 1:
+            raise ValueError(f"dot: expected two 1-D tensors, got shapes {self.shape} and {other.shape}")
+        return self.matmul(other)
+
+
+class _HookHandle:
+    """Returned by `register_hook`; `remove()` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks = hooks
+        self.id = _HookHandle._next_id
+        _HookHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
+autograd.register_tensor_class(Tensor)
+
+
+# ---------------------------------------------------------------------- helpers
+def broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
+    """numpy's broadcasting rule, with an error that names the op and both shapes."""
+    if len(a) < len(b):
+        a = (1,) * (len(b) - len(a)) + a
+    elif len(b) < len(a):
+        b = (1,) * (len(a) - len(b)) + b
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together")
+    return tuple(out)
+
+
+def _expand_for_grad(t: Tensor, shape: tuple) -> Tensor:
+    return P.Expand.apply(t, shape=shape) if t.requires_grad and t.data.shape != shape else t
+
+
+_promotions: dict = {}
+
+
+def _result_dtype(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion: a float beats an integer; otherwise the wider type wins."""
+    key = (a, b)
+    if key not in _promotions:
+        if a.kind == "f" and b.kind != "f":
+            _promotions[key] = a
+        elif b.kind == "f" and a.kind != "f":
+            _promotions[key] = b
+        else:
+            _promotions[key] = np.promote_types(a, b)
+    return _promotions[key]
+
+
+def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    dtype = _result_dtype(a.data.dtype, b.data.dtype)
+    return _cast_operand(a, dtype), _cast_operand(b, dtype)
+
+
+def _cast_operand(t: Tensor, dtype: np.dtype) -> Tensor:
+    if t.data.dtype == dtype or (t.data.dtype.kind == "b" and dtype.kind == "f"):
+        return t  # numpy multiplies a float by a bool mask without a copy
+    return P.Cast.apply(t, dtype=dtype)
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    """Accept f(2, 3), f((2, 3)) and f([2, 3])."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        return tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"a shape must be ints, got {shape}") from None
+
+
+def _resolve_shape(t: Tensor, shape: tuple, op: str) -> tuple:
+    if -1 in shape:
+        if shape.count(-1) > 1:
+            raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or t.size % known:
+            raise ValueError(f"{op}: cannot reshape a tensor of shape {t.shape} into {shape}")
+        shape = tuple(t.size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != t.size or any(s < 0 for s in shape):
+        raise ValueError(f"{op}: cannot reshape a tensor of shape {t.shape} ({t.size} elements) into {shape}")
+    return shape
+
+
+class AxisError(ValueError, IndexError):
+    """An axis out of range (both a ValueError and an IndexError, like numpy's)."""
+
+
+def _axis(axis: int, ndim: int, op: str) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: an axis must be an int, got {axis!r}")
+    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
+        raise AxisError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")
+    return int(axis) % ndim if ndim else 0
+
+
+def _axes(t: Tensor, axis: Any, dim: Any, op: str) -> tuple:
+    """Normalise `axis` (int, tuple, None = all, may be negative; `dim` is an alias) to sorted ints."""
+    if dim is not None:
+        axis = dim
+    ndim = t.data.ndim
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(sorted({_axis(a, ndim, op) for a in axis}))
+        if len(axes) != len(axis):
+            raise ValueError(f"{op}: repeated axis in {axis}")
+        return axes if ndim else ()
+    return (_axis(axis, ndim, op),) if ndim else ()
+
+
+def _nonempty_axes(t: Tensor, axis: Any, dim: Any, op: str) -> tuple:
+    axes = _axes(t, axis, dim, op)
+    if any(t.shape[i] == 0 for i in axes) or (t.size == 0 and not axes):
+        raise ValueError(f"{op}: cannot reduce over an empty axis (shape {t.shape})")
+    return axes
+
+
+def _one_axis(t: Tensor, axis: Any, dim: Any, op: str = "argmax") -> int | None:
+    axis = axis if dim is None else dim
+    if t.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor (shape {t.shape})")
+    return None if axis is None else _axis(axis, t.ndim, op)
+
+
+def _float_dtype(dtype: DTypeLike) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"random tensors are float32 or float64, not {dtype}")
+    return dtype
