@@ -1,5 +1,6 @@
 """tinygrad_cnn: a reverse-mode autodiff engine on numpy, to build, train, see and study MLPs and CNNs."""
 
+from . import memory  # first: it tunes malloc (see memory.py)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
@@ -13,5 +14,6 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "memory",
     "no_grad",
 ]

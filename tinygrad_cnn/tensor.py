@@ -24,6 +24,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import autograd
+from . import conv as _conv
 from . import ops as P
 from .autograd import Function
 
@@ -587,6 +588,24 @@ class Tensor:
         if self.ndim != 1 or other.ndim != 1:
             raise ValueError(f"dot: expected two 1-D tensors, got shapes {self.shape} and {other.shape}")
         return self.matmul(other)
+
+    # ------------------------------------------------------------------ CNN (conv.py)
+    def conv2d(self, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """2-D cross-correlation of an NCHW input with (C_out, C_in/groups, kh, kw) filters."""
+        return _conv.conv2d(self, weight, bias, stride, padding, dilation, groups)
+
+    def max_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
+        """Max over each window (stride defaults to the kernel); ties share the gradient evenly."""
+        return _conv.max_pool2d(self, kernel_size, stride, padding)
+
+    def avg_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
+        """Mean over each window; padded zeros count in the divisor."""
+        return _conv.avg_pool2d(self, kernel_size, stride, padding)
+
+    def unfold2d(self, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Tensor:
+        """im2col: (N, C, H, W) → (N, C·kh·kw, L), like `torch.nn.functional.unfold`."""
+        return _conv.unfold2d(self, kernel_size, stride, padding, dilation)
 
 
 class _HookHandle:

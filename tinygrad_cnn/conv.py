@@ -1,0 +1,449 @@
+"""Convolution and pooling: how a convolution layer becomes one matrix multiply.
+
+im2col ("image to columns") copies every receptive field of the input into one
+row of a patch matrix. A convolution is then a single GEMM of that matrix with
+the filters laid out as columns::
+
+    input x (C = 1, 4×4)        3×3 windows, stride 1           patch matrix P (L × kh·kw)
+    ┌────┬────┬────┬────┐       ┌──────────────┐                 row 0: a b c  e f g  i j k
+    │ a  │ b  │ c  │ d  │       │ a b c        │ window 0        row 1: b c d  f g h  j k l
+    ├────┼────┼────┼────┤       │ e f g  ...   │ window 1        row 2: e f g  i j k  m n o
+    │ e  │ f  │ g  │ h  │  ──▶  │ i j k        │   ...     ──▶   row 3: f g h  j k l  n o p
+    ├────┼────┼────┼────┤       └──────────────┘
+    │ i  │ j  │ k  │ l  │                                       out (L × C_out) = P @ Wᵀ
+    ├────┼────┼────┼────┤       W: (C_out, C·kh·kw), one filter per row
+    │ m  │ n  │ o  │ p  │       out reshaped to (N, C_out, H_out, W_out)
+    └────┴────┴────┴────┘
+
+col2im ("fold") is the adjoint of im2col: it adds every row of a patch-shaped
+array back onto the pixels it came from (overlaps sum). That is exactly the
+gradient of im2col, and im2col is the gradient of col2im; so `Unfold` and
+`Fold` below are each other's backward, and convolution and pooling built on
+them are differentiable twice with no extra code.
+
+Memory layout (docs/im2col.md has the measurements): activations are logically
+NCHW, as in PyTorch, but stored NHWC. A patch then holds runs of kw·C
+contiguous floats, the im2col copy is fast, and the GEMM's (N·H·W, C_out)
+result *is* the NHWC output, so no transpose is ever copied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .autograd import Function
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+Pair = tuple[int, int]
+
+
+# ------------------------------------------------------------------ geometry
+def pair(value: Any, name: str, op: str, minimum: int) -> Pair:
+    """An int or a pair of ints, as PyTorch accepts for every size argument."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(value) < minimum:
+        raise ValueError(f"{op}: {name} must be at least {minimum}, got {tuple(value)}")
+    return int(value[0]), int(value[1])
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """How many windows fit: ⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class Geometry(NamedTuple):
+    """Where the windows are: kernel size, stride, padding and dilation, each (along H, along W)."""
+
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+
+    def output_hw(self, h: int, w: int) -> Pair:
+        return tuple(output_size(s, *args) for s, *args in zip((h, w), self.kernel, self.stride, self.padding,
+                                                                self.dilation))  # type: ignore[return-value]
+
+
+def _check_4d(x: Tensor, op: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+
+
+def _check_fits(shape: tuple, g: Geometry, op: str) -> None:
+    h, w = shape[2] + 2 * g.padding[0], shape[3] + 2 * g.padding[1]
+    if g.dilation[0] * (g.kernel[0] - 1) + 1 > h or g.dilation[1] * (g.kernel[1] - 1) + 1 > w:
+        raise ValueError(f"{op}: kernel {g.kernel} (dilation {g.dilation}) is larger than the padded input "
+                         f"({h}×{w}) for input shape {shape}")
+
+
+def _channels_last(shape: tuple, dtype: np.dtype, fill: float | None = 0.0) -> np.ndarray:
+    """A logical (N, C, H, W) array stored as (N, H, W, C): the layout every op here keeps."""
+    n, c, h, w = shape
+    buffer = np.empty((n, h, w, c), dtype=dtype) if fill is None else np.full((n, h, w, c), fill, dtype=dtype)
+    return buffer.transpose(0, 3, 1, 2)
+
+
+def _padded_nhwc(x: np.ndarray, padding: Pair, value: float) -> np.ndarray:
+    """x (N, C, H, W) → its (N, H + 2ph, W + 2pw, C) channels-last view, padded with `value`."""
+    nhwc = x.transpose(0, 2, 3, 1)
+    ph, pw = padding
+    if not (ph or pw):
+        return nhwc
+    n, h, w, c = nhwc.shape
+    out = np.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    out[:, :ph], out[:, h + ph:], out[:, :, :pw], out[:, :, w + pw:] = value, value, value, value
+    out[:, ph:h + ph, pw:w + pw] = nhwc
+    return out
+
+
+def im2col(x: np.ndarray, g: Geometry, value: float = 0.0) -> np.ndarray:
+    """x (N, C, H, W) → patches (N, H_out, W_out, kh, kw, C): one copy of a strided view.
+
+    Read from channels-last memory, each (kw, C) row of a patch is one contiguous run.
+    """
+    src = _padded_nhwc(x, g.padding, value)
+    n, hp, wp, c = src.shape
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.stride, g.dilation
+    ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    s_n, s_h, s_w, s_c = src.strides
+    windows = as_strided(src, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+                         writeable=False)
+    return np.ascontiguousarray(windows)
+
+
+def col2im(patches: np.ndarray, input_shape: tuple, g: Geometry) -> np.ndarray:
+    """patches (N, H_out, W_out, kh, kw, C) → x (N, C, H, W), overlapping windows summed.
+
+    One strided add per kernel offset (kh·kw of them), never `np.add.at`.
+    """
+    n, c, h, w = input_shape
+    _, ho, wo, kh, kw, _ = patches.shape
+    (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
+    out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=patches.dtype)
+    for i in range(kh):
+        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+        for j in range(kw):
+            out[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw] += patches[:, :, :, i, j]
+    return out[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+
+
+# ------------------------------------------------------------------ im2col / col2im as primitives
+class Unfold(Function):
+    """im2col as a primitive: x (N, C, H, W) → patches (N, H_out, W_out, kh, kw, C).
+
+    Padding is filled with `value` (0 for convolution, -inf for max pooling).
+    ⇒ d x = Fold(g): every patch gradient is added back where it came from.
+    """
+
+    def forward(ctx, x, geometry, value=0.0):
+        ctx.geometry, ctx.input_shape = geometry, x.shape
+        return im2col(x, geometry, value)
+
+    def backward(ctx, grad):
+        return Fold.apply(grad, input_shape=ctx.input_shape, geometry=ctx.geometry)
+
+
+class Fold(Function):
+    """col2im as a primitive: patches (N, H_out, W_out, kh, kw, C) → x (N, C, H, W), overlaps summed.
+
+    ⇒ d patches = Unfold(g): the adjoint of a sum-scatter is a gather.
+    """
+
+    def forward(ctx, patches, input_shape, geometry):
+        ctx.geometry = geometry
+        return col2im(patches, input_shape, geometry)
+
+    def backward(ctx, grad):
+        return Unfold.apply(grad, geometry=ctx.geometry)
+
+
+# ------------------------------------------------------------------ convolution as three fused primitives
+def _rows(g: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) → (N·H·W, C): free when g is channels-last in memory, one copy otherwise."""
+    nhwc = g.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(nhwc).reshape(-1, nhwc.shape[3])
+
+
+def _filters_as_rows(w: np.ndarray) -> np.ndarray:
+    """(C_out, C, kh, kw) → (C_out, kh·kw·C), the patch order of im2col (a small copy)."""
+    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+
+class Conv2d(Function):
+    """y = conv(x, w) + b: im2col, one GEMM, the bias added in place. The output is channels-last.
+
+    ⇒ d x = Conv2dInputGrad(g, w)  (a transposed convolution)
+      d w = Conv2dWeightGrad(x, g) (patchesᵀ @ g)
+      d b = Σ g over N, H, W
+    Each of those is a primitive whose backward is made of the other two and
+    this one, so second derivatives work. `conv2d_reference` (unfold + matmul)
+    is the composite version the tests compare against.
+    """
+
+    def forward(ctx, x, w, b=None, geometry=None):
+        ctx.geometry = geometry
+        patches = im2col(x, geometry)
+        n, ho, wo = patches.shape[:3]
+        cols = patches.reshape(n * ho * wo, -1)
+        out = cols @ _filters_as_rows(w).T
+        if b is not None:
+            out += b
+        ctx.save_for_backward(cols)
+        return out.reshape(n, ho, wo, w.shape[0]).transpose(0, 3, 1, 2)
+
+    def backward(ctx, grad):
+        x, w = ctx.inputs[:2]
+        need = ctx.needs_input_grad
+        (cols,) = ctx.saved_tensors
+        grad_x = Conv2dInputGrad.apply(grad, w, geometry=ctx.geometry, input_shape=x.shape) if need[0] else None
+        grad_w = Conv2dWeightGrad.apply(x, grad, geometry=ctx.geometry, weight_shape=w.shape,
+                                        cols=cols) if need[1] else None
+        if len(ctx.inputs) == 2:
+            return grad_x, grad_w
+        return grad_x, grad_w, (grad.sum(axis=(0, 2, 3)) if need[2] else None)
+
+
+class Conv2dInputGrad(Function):
+    """z = the gradient of conv(x, w) with respect to x, for an output gradient g (a transposed convolution).
+
+    One GEMM g @ w gives each patch's gradient; col2im adds them onto the input.
+    ⇒ d g = conv(gz, w),  d w = Conv2dWeightGrad(gz, g)   (z is linear in g and in w)
+    """
+
+    def forward(ctx, g, w, geometry, input_shape):
+        ctx.geometry = geometry
+        n, _, ho, wo = g.shape
+        kh, kw = geometry.kernel
+        patch_grads = (_rows(g) @ _filters_as_rows(w)).reshape(n, ho, wo, kh, kw, w.shape[1])
+        return col2im(patch_grads, input_shape, geometry)
+
+    def backward(ctx, grad):
+        g, w = ctx.inputs
+        need_g, need_w = ctx.needs_input_grad
+        grad_g = Conv2d.apply(grad, w, geometry=ctx.geometry) if need_g else None
+        grad_w = Conv2dWeightGrad.apply(grad, g, geometry=ctx.geometry, weight_shape=w.shape) if need_w else None
+        return grad_g, grad_w
+
+
+class Conv2dWeightGrad(Function):
+    """z = the gradient of conv(x, w) with respect to w, for an output gradient g: gᵀ @ patches(x).
+
+    ⇒ d x = Conv2dInputGrad(g, gz),  d g = conv(x, gz)   (z is linear in x and in g)
+    `cols` passes the patches the forward convolution already built (an optimisation only).
+    """
+
+    def forward(ctx, x, g, geometry, weight_shape, cols=None):
+        ctx.geometry = geometry
+        if cols is None:
+            cols = im2col(x, geometry).reshape(-1, np.prod(weight_shape[1:]))
+        c_out, c, kh, kw = weight_shape
+        return (_rows(g).T @ cols).reshape(c_out, kh, kw, c).transpose(0, 3, 1, 2).copy()
+
+    def backward(ctx, grad):
+        x, g = ctx.inputs
+        need_x, need_g = ctx.needs_input_grad
+        grad_x = Conv2dInputGrad.apply(g, grad, geometry=ctx.geometry, input_shape=x.shape) if need_x else None
+        grad_g = Conv2d.apply(x, grad, geometry=ctx.geometry) if need_g else None
+        return grad_x, grad_g
+
+
+# ------------------------------------------------------------------ non-overlapping windows
+def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair) -> list[np.ndarray]:
+    """The kh·kw strided views x[:, :, i::kh, j::kw], one per offset in the window (no copy)."""
+    (kh, kw), (ho, wo) = kernel, out_hw
+    return [x[:, :, i:i + kh * ho:kh, j:j + kw * wo:kw] for i in range(kh) for j in range(kw)]
+
+
+class WindowSum(Function):
+    """y[window] = Σ over the window's kh·kw offsets of weight[offset] · x[offset] (stride = kernel).
+
+    With weight = 1/(kh·kw) this is average pooling; with max pooling's masks it
+    is the adjoint of max pooling's backward. ⇒ d x = WindowScatter(g) (weights are constants).
+    """
+
+    def forward(ctx, x, kernel, weights):
+        ctx.kernel, ctx.weights, ctx.input_shape = kernel, weights, x.shape
+        ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
+        views = _window_views(x, kernel, (ho, wo))
+        out = _like(views[0])
+        np.multiply(views[0], _weight(weights, 0), out=out)
+        for k, view in enumerate(views[1:], start=1):
+            out += view * _weight(weights, k)
+        return out
+
+    def backward(ctx, grad):
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=ctx.weights, input_shape=ctx.input_shape)
+
+
+class WindowScatter(Function):
+    """x[offset] = weight[offset] · y[window]: each window's value spread over its pixels.
+
+    The adjoint of WindowSum (pixels outside every window get 0). ⇒ d y = WindowSum(g).
+    """
+
+    def forward(ctx, grad, kernel, weights, input_shape):
+        ctx.kernel, ctx.weights = kernel, weights
+        out = _channels_last(input_shape, grad.dtype) if _is_channels_last(grad) else np.zeros(input_shape, grad.dtype)
+        views = _window_views(out, kernel, grad.shape[2:])
+        for k, view in enumerate(views):
+            np.multiply(grad, _weight(weights, k), out=view)
+        return out
+
+    def backward(ctx, grad):
+        return WindowSum.apply(grad, kernel=ctx.kernel, weights=ctx.weights)
+
+
+class MaxPool(Function):
+    """y[window] = max over the window (stride = kernel, no padding): the max of kh·kw strided views.
+
+    ⇒ d x = WindowScatter(g, masks): each pixel that holds its window's max gets
+    an equal share of the window's gradient (ties split evenly, as the contract says).
+    """
+
+    def forward(ctx, x, kernel):
+        ctx.kernel = kernel
+        ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
+        views = _window_views(x, kernel, (ho, wo))
+        out = _like(views[0])
+        np.maximum(views[0], views[1], out=out) if len(views) > 1 else np.copyto(out, views[0])
+        for view in views[2:]:
+            np.maximum(out, view, out=out)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, grad):
+        x = ctx.inputs[0].data
+        (out,) = ctx.saved_tensors
+        views = _window_views(x, ctx.kernel, out.shape[2:])
+        masks = np.stack([view == out for view in views]).astype(x.dtype)
+        masks /= masks.sum(axis=0)
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=masks, input_shape=x.shape)
+
+
+def _weight(weights: float | np.ndarray, k: int) -> Any:
+    return weights if np.isscalar(weights) else weights[k]
+
+
+def _is_channels_last(a: np.ndarray) -> bool:
+    return a.ndim == 4 and a.strides[1] < a.strides[3]
+
+
+def _like(a: np.ndarray) -> np.ndarray:
+    """An empty array with a's shape, in the same memory layout (NCHW or channels-last)."""
+    return _channels_last(a.shape, a.dtype, fill=None) if _is_channels_last(a) else np.empty(a.shape, a.dtype)
+
+
+# ------------------------------------------------------------------ the public functions
+def _geometry(x: Tensor, op: str, kernel: Any, stride: Any, padding: Any, dilation: Any) -> Geometry:
+    _check_4d(x, op)
+    g = Geometry(pair(kernel, "kernel_size", op, 1), pair(stride, "stride", op, 1), pair(padding, "padding", op, 0),
+                 pair(dilation, "dilation", op, 1))
+    _check_fits(x.shape, g, op)
+    return g
+
+
+def unfold2d(x: Tensor, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    """(N, C, H, W) → (N, C·kh·kw, L) exactly like `torch.nn.functional.unfold`."""
+    patches = Unfold.apply(x, geometry=_geometry(x, "unfold2d", kernel_size, stride, padding, dilation))
+    n, ho, wo, kh, kw, c = patches.shape
+    return patches.permute(0, 5, 3, 4, 1, 2).reshape(n, c * kh * kw, ho * wo)
+
+
+def _conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
+                   groups: int) -> Geometry:
+    op = "conv2d"
+    _check_4d(x, op)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {weight.shape}")
+    c, (c_out, c_group) = x.shape[1], weight.shape[:2]
+    if not isinstance(groups, int) or groups < 1 or c % groups or c_out % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both the input channels ({c}) and the output "
+                         f"channels ({c_out}); input shape {x.shape}, weight shape {weight.shape}")
+    if c_group * groups != c:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels, but weight of shape {weight.shape} "
+                         f"expects {c_group * groups} (= {c_group} per group × {groups} groups)")
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{op}: bias must have shape ({c_out},) for weight of shape {weight.shape}, got {bias.shape}")
+    return _geometry(x, op, weight.shape[2:], stride, padding, dilation)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """Cross-correlation of NCHW `x` with `weight` (C_out, C_in/groups, kh, kw), as `torch.nn.functional.conv2d`.
+
+    groups = 1 takes the fused `Conv2d` primitive; grouped convolutions take the composite.
+    """
+    geometry = _conv_geometry(x, weight, bias, stride, padding, dilation, groups)
+    if groups != 1:
+        return conv2d_reference(x, weight, bias, stride, padding, dilation, groups)
+    if x.dtype != weight.dtype:
+        raise TypeError(f"conv2d: input is {x.dtype} but weight is {weight.dtype}")
+    inputs = (x, weight) if bias is None else (x, weight, bias.astype(weight.dtype))
+    return Conv2d.apply(*inputs, geometry=geometry)
+
+
+def conv2d_reference(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+                     dilation: Any = 1, groups: int = 1) -> Tensor:
+    """conv2d as a composite: im2col (`Unfold`), one (batched over groups) matmul, a reshape.
+
+    Slower than the fused primitive, but built only from primitives tested on
+    their own; the tests check `conv2d` against it.
+    """
+    geometry = _conv_geometry(x, weight, bias, stride, padding, dilation, groups)
+    n, c = x.shape[:2]
+    c_out, c_group, kh, kw = weight.shape
+    patches = Unfold.apply(x, geometry=geometry)  # (N, Ho, Wo, kh, kw, C)
+    _, ho, wo = patches.shape[:3]
+    rows = n * ho * wo
+    if groups == 1:
+        out = patches.reshape(rows, kh * kw * c) @ weight.permute(0, 2, 3, 1).reshape(c_out, kh * kw * c).T
+    else:
+        g, c_out_g = groups, c_out // groups
+        cols = patches.reshape(rows, kh * kw, g, c_group).permute(2, 0, 1, 3).reshape(g, rows, kh * kw * c_group)
+        w = weight.reshape(g, c_out_g, c_group, kh, kw).permute(0, 3, 4, 2, 1).reshape(g, kh * kw * c_group, c_out_g)
+        out = (cols @ w).permute(1, 0, 2).reshape(rows, c_out)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(n, ho, wo, c_out).permute(0, 3, 1, 2)
+
+
+def _pool_geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, op: str) -> Geometry:
+    kernel = pair(kernel_size, "kernel_size", op, 1)
+    g = _geometry(x, op, kernel, kernel if stride is None else stride, padding, 1)
+    if g.padding[0] > kernel[0] // 2 or g.padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {g.padding} must be at most half the kernel size {kernel}")
+    return g
+
+
+def _pad_hw(x: Tensor, padding: Pair, value: float) -> Tensor:
+    ph, pw = padding
+    return x.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)), value=value) if ph or pw else x
+
+
+def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Max over each window (padding with -inf); the gradient is split evenly among tied maxima."""
+    g = _pool_geometry(x, kernel_size, stride, padding, "max_pool2d")
+    if g.stride == g.kernel:  # non-overlapping windows: the max of kh·kw strided views
+        return MaxPool.apply(_pad_hw(x, g.padding, -np.inf), kernel=g.kernel)
+    patches = Unfold.apply(x, geometry=g, value=-np.inf)
+    n, ho, wo, kh, kw, c = patches.shape
+    return patches.reshape(n, ho, wo, kh * kw, c).max(axis=3).permute(0, 3, 1, 2)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Mean over each window; padded zeros count in the divisor (PyTorch's count_include_pad=True)."""
+    g = _pool_geometry(x, kernel_size, stride, padding, "avg_pool2d")
+    if g.stride == g.kernel:
+        return WindowSum.apply(_pad_hw(x, g.padding, 0.0), kernel=g.kernel, weights=1.0 / (g.kernel[0] * g.kernel[1]))
+    patches = Unfold.apply(x, geometry=g)
+    n, ho, wo, kh, kw, c = patches.shape
+    return patches.reshape(n, ho, wo, kh * kw, c).mean(axis=3).permute(0, 3, 1, 2)
