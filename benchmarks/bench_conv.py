@@ -18,11 +18,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import THREADS, median_ms, report, torch_or_none  # noqa: E402
+from common import THREADS, median_ms, report, torch_or_none
 
-from tinygrad_cnn import Tensor  # noqa: E402
+from tinygrad_cnn import Tensor
 
-CONVS = {"conv1 (64,1,28,28)->32, 3x3 pad 1": (64, 1, 28, 28, 32), "conv2 (64,32,14,14)->64, 3x3 pad 1": (64, 32, 14, 14, 64)}
+CONVS = {
+    "conv1 (64,1,28,28)->32, 3x3 pad 1": (64, 1, 28, 28, 32),
+    "conv2 (64,32,14,14)->64, 3x3 pad 1": (64, 32, 14, 14, 64),
+}
 
 
 def conv_case(shape: tuple, torch) -> None:

@@ -69,7 +69,7 @@ class Tensor:
                 array = np.array(data)
             except ValueError as e:
                 raise ValueError(f"Tensor: cannot build a tensor from this nested sequence ({e})") from None
-            if array.dtype == np.float64:
+            if array.dtype == np.float64 and dtype is None:
                 array = array.astype(np.float32)
         else:
             raise TypeError(f"Tensor: cannot build a tensor from {type(data).__name__}")
