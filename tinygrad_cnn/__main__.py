@@ -1,0 +1,7 @@
+"""`python -m tinygrad_cnn ...` runs the `tinygrad-cnn` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
