@@ -264,38 +264,58 @@ def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair) -> list[np.ndarray]
 
 
 class WindowSum(Function):
-    """y[window] = Σ over the window's kh·kw offsets of weight[offset] · x[offset] (stride = kernel).
+    """y[window] = scale · Σ over the window's kh·kw offsets k of mask_k · x[k] (stride = kernel).
 
-    With weight = 1/(kh·kw) this is average pooling; with max pooling's masks it
-    is the adjoint of max pooling's backward. ⇒ d x = WindowScatter(g) (weights are constants).
+    `weights` is (masks, scale): masks a tuple of kh·kw boolean arrays of y's shape (or
+    None: all ones), scale a number or an array of y's shape. With (None, 1/(kh·kw))
+    this is average pooling; with max pooling's masks it is the adjoint of max
+    pooling's backward. ⇒ d x = WindowScatter(g) (the weights are constants).
     """
 
     def forward(ctx, x, kernel, weights):
         ctx.kernel, ctx.weights, ctx.input_shape = kernel, weights, x.shape
+        masks, scale = weights
         ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
         views = _window_views(x, kernel, (ho, wo))
         out = _like(views[0])
-        np.multiply(views[0], _weight(weights, 0), out=out)
-        for k, view in enumerate(views[1:], start=1):
-            out += view * _weight(weights, k)
+        if masks is None:
+            np.add(views[0], views[1], out=out) if len(views) > 1 else np.copyto(out, views[0])
+            for view in views[2:]:
+                out += view
+        else:
+            np.multiply(views[0], masks[0], out=out)
+            for view, mask in zip(views[1:], masks[1:]):
+                out += view * mask
+        out *= scale
         return out
 
     def backward(ctx, grad):
-        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=ctx.weights, input_shape=ctx.input_shape)
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=ctx.weights, input_shape=ctx.input_shape,
+                                   channels_last=_is_channels_last(grad.data))
 
 
 class WindowScatter(Function):
-    """x[offset] = weight[offset] · y[window]: each window's value spread over its pixels.
+    """x[k] = scale · mask_k · y[window]: each window's value spread over its pixels.
 
-    The adjoint of WindowSum (pixels outside every window get 0). ⇒ d y = WindowSum(g).
+    The adjoint of WindowSum (pixels outside every window get 0); the result is
+    laid out channels-last or not as asked. ⇒ d y = WindowSum(g).
     """
 
-    def forward(ctx, grad, kernel, weights, input_shape):
+    def forward(ctx, grad, kernel, weights, input_shape, channels_last):
         ctx.kernel, ctx.weights = kernel, weights
-        out = _channels_last(input_shape, grad.dtype) if _is_channels_last(grad) else np.zeros(input_shape, grad.dtype)
+        masks, scale = weights
+        covered = input_shape[2] % kernel[0] == 0 and input_shape[3] % kernel[1] == 0  # every pixel is written
+        fill = None if covered else 0.0
+        out = (_channels_last(input_shape, grad.dtype, fill) if channels_last else
+               np.empty(input_shape, grad.dtype) if covered else np.zeros(input_shape, grad.dtype))
         views = _window_views(out, kernel, grad.shape[2:])
+        scaled = _channels_last(grad.shape, grad.dtype, fill=None) if channels_last else np.empty_like(grad)
+        np.multiply(grad, scale, out=scaled)  # one pass that also puts g in the output's layout
         for k, view in enumerate(views):
-            np.multiply(grad, _weight(weights, k), out=view)
+            if masks is None:
+                view[...] = scaled
+            else:
+                np.multiply(scaled, masks[k], out=view)
         return out
 
     def backward(ctx, grad):
@@ -305,8 +325,9 @@ class WindowScatter(Function):
 class MaxPool(Function):
     """y[window] = max over the window (stride = kernel, no padding): the max of kh·kw strided views.
 
-    ⇒ d x = WindowScatter(g, masks): each pixel that holds its window's max gets
-    an equal share of the window's gradient (ties split evenly, as the contract says).
+    ⇒ d x = WindowScatter(g, (masks, 1/count)): each pixel that holds its window's
+    max gets an equal share of the window's gradient (ties split evenly, as the
+    contract says; after a ReLU, all-zero windows are common).
     """
 
     def forward(ctx, x, kernel):
@@ -323,14 +344,12 @@ class MaxPool(Function):
     def backward(ctx, grad):
         x = ctx.inputs[0].data
         (out,) = ctx.saved_tensors
-        views = _window_views(x, ctx.kernel, out.shape[2:])
-        masks = np.stack([view == out for view in views]).astype(x.dtype)
-        masks /= masks.sum(axis=0)
-        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=masks, input_shape=x.shape)
-
-
-def _weight(weights: float | np.ndarray, k: int) -> Any:
-    return weights if np.isscalar(weights) else weights[k]
+        masks = tuple(view == out for view in _window_views(x, ctx.kernel, out.shape[2:]))
+        count = masks[0].astype(x.dtype)
+        for mask in masks[1:]:
+            count += mask
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=(masks, np.reciprocal(count, out=count)),
+                                   input_shape=x.shape, channels_last=_is_channels_last(x))
 
 
 def _is_channels_last(a: np.ndarray) -> bool:
@@ -443,7 +462,8 @@ def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
     """Mean over each window; padded zeros count in the divisor (PyTorch's count_include_pad=True)."""
     g = _pool_geometry(x, kernel_size, stride, padding, "avg_pool2d")
     if g.stride == g.kernel:
-        return WindowSum.apply(_pad_hw(x, g.padding, 0.0), kernel=g.kernel, weights=1.0 / (g.kernel[0] * g.kernel[1]))
+        return WindowSum.apply(_pad_hw(x, g.padding, 0.0), kernel=g.kernel,
+                               weights=(None, 1.0 / (g.kernel[0] * g.kernel[1])))
     patches = Unfold.apply(x, geometry=g)
     n, ho, wo, kh, kw, c = patches.shape
     return patches.reshape(n, ho, wo, kh * kw, c).mean(axis=3).permute(0, 3, 1, 2)
