@@ -101,12 +101,13 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
 
 
 def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
-    state = {"epoch": 3, "w": np.arange(6, dtype=np.float32).reshape(2, 3), "opt": {"state": {0: {"m": np.ones(2)}}},
+    state = {"epoch": 3, "w": np.arange(6, dtype=np.float32).reshape(2, 3), "count": np.array(5), "opt": {"state": {0: {"m": np.ones(2)}}},
              "rng": {"state": {"state": 2**100, "inc": 7}}, "history": [{"loss": 0.5}]}
     save_checkpoint(tmp_path / "c.safetensors", state)
     back = load_checkpoint(tmp_path / "c.safetensors")
     assert back["epoch"] == 3 and back["rng"]["state"]["state"] == 2**100 and back["history"] == [{"loss": 0.5}]
     assert np.array_equal(back["w"], state["w"]) and np.array_equal(back["opt"]["state"][0]["m"], np.ones(2))
+    assert back["count"].shape == () and back["count"] == 5
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"bad\.safetensors"):
         load_checkpoint(tmp_path / "bad.safetensors")

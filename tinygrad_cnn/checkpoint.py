@@ -50,7 +50,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write `state` (nested dicts of arrays, numbers, strings) to one safetensors file, atomically."""
     arrays: dict[str, np.ndarray] = {}
     skeleton = _split(state, "state", arrays)
-    nn.save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, path,
+    nn.save({k: v if v.flags.c_contiguous else np.array(v, order="C") for k, v in arrays.items()}, path,
             metadata={_JSON_KEY: json.dumps(skeleton)})
 
 

@@ -1,0 +1,109 @@
+"""Convolution and pooling layers: thin holders of settings around `Tensor.conv2d` and the pools.
+
+As in PyTorch, Conv2d stores its sizes as pairs (``kernel_size=(3, 3)``) while
+the pooling layers keep them as given (``MaxPool2d(2).kernel_size == 2``); the
+reprs match PyTorch's character for character.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from ..tensor import Tensor
+from . import init
+from .layers import _empty_parameter
+from .module import Module
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (int(value), int(value))
+    try:
+        a, b = value
+        return (int(a), int(b))
+    except (TypeError, ValueError):
+        raise TypeError(f"Conv2d: {name} must be an int or a pair of ints, got {value!r}") from None
+
+
+class Conv2d(Module):
+    """2-D cross-correlation over NCHW input: weight (out_channels, in_channels/groups, kh, kw).
+
+    Weight and bias start as U(±1/√fan_in) with fan_in = in_channels/groups · kh · kw,
+    PyTorch's default.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True):
+        super().__init__()
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                             f"divisible by groups ({groups})")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.groups = groups
+        self.weight = _empty_parameter(out_channels, in_channels // groups, *self.kernel_size)
+        if bias:
+            self.bias = _empty_parameter(out_channels)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init._default_weight_and_bias(self.weight, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv2d(self.weight, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation,
+                        groups=self.groups)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class MaxPool2d(Module):
+    """The maximum over each kernel_size window (stride defaults to kernel_size; padding counts as -inf)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        # Shown in the repr as PyTorch shows them; we implement only these values.
+        self.dilation = 1
+        self.ceil_mode = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.max_pool2d(self.kernel_size, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """The mean over each window; padded zeros count in the divisor (PyTorch's count_include_pad=True)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.avg_pool2d(self.kernel_size, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
