@@ -1,11 +1,10 @@
-"""tinygrad_cnn: a reverse-mode autodiff engine on numpy, to build, train, see and study MLPs and CNNs."""
+"""tinygrad_cnn: a reverse-mode autodiff engine on numpy, to build, train, see and study MLPs and CNNs.
 
-from . import (
-    data,
-    memory,  # first: it tunes malloc (see memory.py)
-    nn,
-    optim,
-)
+    from tinygrad_cnn import Tensor, nn, optim, viz, data
+    import tinygrad_cnn.nn.functional as F
+"""
+
+from . import data, memory, nn, optim, viz  # importing memory tunes malloc (see memory.py)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
@@ -24,4 +23,5 @@ __all__ = [
     "nn",
     "no_grad",
     "optim",
+    "viz",
 ]
