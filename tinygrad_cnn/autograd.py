@@ -305,8 +305,12 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
     """Add `g` into `t.grad`: across backward calls, until the user zeroes it."""
     if not create_graph:
         data = g.data
-        if not data.flags.writeable:  # a broadcast view from expand: give the user a real array
-            data = np.array(data)
+        if t.grad is None:
+            # An array of its own, in the tensor's layout: Add hands one gradient to both sides,
+            # Expand a read-only view, `w.T` a transposed one (which would slow every optimizer step).
+            own = np.empty_like(t.data)
+            np.copyto(own, data)
+            data = own
         g = _Tensor._wrap(data)
     t.grad = g if t.grad is None else t.grad + g
 
@@ -335,8 +339,11 @@ def grad(
             raise RuntimeError("grad: one of the inputs does not require grad")
     if retain_graph is None:
         retain_graph = create_graph
-    found = run_backward(outputs, root_grads, retain_graph, create_graph, inputs)
-    assert found is not None
+    distinct = list({id(x): x for x in inputs}.values())  # an input may be listed twice, as in torch
+    found_distinct = run_backward(outputs, root_grads, retain_graph, create_graph, distinct)
+    assert found_distinct is not None
+    found_by_id = {id(x): g for x, g in zip(distinct, found_distinct)}
+    found = [found_by_id[id(x)] for x in inputs]
     result = []
     for i, (x, g) in enumerate(zip(inputs, found)):
         if g is None:

@@ -59,7 +59,7 @@ def _prepare(inputs: Any, caller: str) -> tuple[tuple, list[int]]:
             warnings.warn(f"{caller}: input {i} is {inputs[i].dtype}; central differences need float64 "
                           "to be accurate", stacklevel=3)
         if not inputs[i].data.flags.writeable or not inputs[i].data.flags.c_contiguous:
-            inputs[i].data = np.array(inputs[i].data)  # we perturb it in place
+            inputs[i].data = np.array(inputs[i].data, order="C")  # we perturb it in place, through a flat view
     return inputs, diff
 
 

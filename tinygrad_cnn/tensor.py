@@ -18,6 +18,7 @@ gradient back. Constants ride on numpy's own broadcasting.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Union
 
@@ -503,8 +504,10 @@ class Tensor:
         axes = _axes(self, axis, dim, "squeeze")
         return self.reshape(*[s for i, s in enumerate(self.shape) if not (i in axes and s == 1)])
 
-    def unsqueeze(self, axis: int, *, dim: int | None = None) -> Tensor:
-        axis = axis if dim is None else dim
+    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        axis = axis if dim is None else dim  # t.unsqueeze(dim=0) is the PyTorch spelling
+        if axis is None:
+            raise TypeError("unsqueeze: missing the axis (or dim) argument")
         a = _axis(axis, self.ndim + 1, "unsqueeze")
         return self.reshape(*self.shape[:a], 1, *self.shape[a:])
 
@@ -571,7 +574,11 @@ class Tensor:
             out = P.Matmul.apply(a2.reshape(-1, a2.shape[-1]), b2).reshape(*a2.shape[:-1], b2.shape[-1])
         else:
             if a2.ndim > 2 or b2.ndim > 2:
-                batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2], "matmul")
+                try:
+                    batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2], "matmul")
+                except ValueError:
+                    raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied (batch "
+                                     f"dimensions {a2.shape[:-2]} and {b2.shape[:-2]} do not broadcast)") from None
                 if autograd._grad_enabled:
                     a2 = _expand_for_grad(a2, batch + a2.shape[-2:])
                     b2 = _expand_for_grad(b2, batch + b2.shape[-2:])
@@ -679,7 +686,7 @@ def _shape_arg(shape: tuple) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     try:
-        return tuple(int(s) for s in shape)
+        return tuple(operator.index(s) for s in shape)  # ints only: 2.5 or "2" is a TypeError, as in PyTorch
     except TypeError:
         raise TypeError(f"a shape must be ints, got {shape}") from None
 
