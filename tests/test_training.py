@@ -101,7 +101,8 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
 
 
 def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
-    state = {"epoch": 3, "w": np.arange(6, dtype=np.float32).reshape(2, 3), "count": np.array(5), "opt": {"state": {0: {"m": np.ones(2)}}},
+    state = {"epoch": 3, "w": np.arange(6, dtype=np.float32).reshape(2, 3), "count": np.array(5),
+             "opt": {"state": {0: {"m": np.ones(2)}}},
              "rng": {"state": {"state": 2**100, "inc": 7}}, "history": [{"loss": 0.5}]}
     save_checkpoint(tmp_path / "c.safetensors", state)
     back = load_checkpoint(tmp_path / "c.safetensors")
@@ -137,6 +138,14 @@ def test_cli_train_writes_its_outputs(tmp_path, capsys):
                  "--out", str(out), "--resume"])
     assert code == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_resume_of_another_run_is_a_clear_error(tmp_path, capsys):
+    write_fashion_like(tmp_path)
+    common = ["--epochs", "1", "--batch-size", "32", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    assert main(["train", "--model", "mlp", *common]) == 0
+    assert main(["train", "--model", "cnn", "--resume", *common]) == 2
+    assert "different run" in capsys.readouterr().err
 
 
 def test_cli_train_without_data_says_how_to_get_it(tmp_path, capsys):

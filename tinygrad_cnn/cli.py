@@ -73,7 +73,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = models.build(args.model)
     trainer = Trainer(config, model, train_set, test_set, out=out)
     if args.resume:
-        if trainer.resume():
+        try:
+            resumed = trainer.resume()
+        except ValueError as e:  # a checkpoint of another run, or a corrupt file: say which, no traceback
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if resumed:
             print(f"resuming {out / 'checkpoint.safetensors'} after epoch {trainer.epoch}")
         else:
             print(f"nothing to resume in {out}: starting afresh")

@@ -263,6 +263,7 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str = "") -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -272,6 +273,7 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str = "") -
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title=f"{title} loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=f"{title} accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
