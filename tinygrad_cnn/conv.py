@@ -384,7 +384,11 @@ def _conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, 
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {weight.shape}")
     c, (c_out, c_group) = x.shape[1], weight.shape[:2]
-    if not isinstance(groups, int) or groups < 1 or c % groups or c_out % groups:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but weight is {weight.dtype}; cast one with .astype()")
+    if groups < 1 or c % groups or c_out % groups:
         raise ValueError(f"{op}: groups={groups} must divide both the input channels ({c}) and the output "
                          f"channels ({c_out}); input shape {x.shape}, weight shape {weight.shape}")
     if c_group * groups != c:
@@ -402,12 +406,11 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     groups = 1 takes the fused `Conv2d` primitive; grouped convolutions take the composite.
     """
     geometry = _conv_geometry(x, weight, bias, stride, padding, dilation, groups)
+    if bias is not None:
+        bias = bias.astype(weight.dtype)  # a float64 bias never turns a float32 network into float64
     if groups != 1:
-        return conv2d_reference(x, weight, bias, stride, padding, dilation, groups)
-    if x.dtype != weight.dtype:
-        raise TypeError(f"conv2d: input is {x.dtype} but weight is {weight.dtype}")
-    inputs = (x, weight) if bias is None else (x, weight, bias.astype(weight.dtype))
-    return Conv2d.apply(*inputs, geometry=geometry)
+        return conv2d_reference(x, weight, bias, stride, padding, dilation, int(groups))
+    return Conv2d.apply(*((x, weight) if bias is None else (x, weight, bias)), geometry=geometry)
 
 
 def conv2d_reference(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -461,6 +464,8 @@ def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
 def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
     """Mean over each window; padded zeros count in the divisor (PyTorch's count_include_pad=True)."""
     g = _pool_geometry(x, kernel_size, stride, padding, "avg_pool2d")
+    if x.dtype.kind != "f":
+        x = x.astype(np.float32)  # a mean of integers is a float, as in Tensor.mean
     if g.stride == g.kernel:
         return WindowSum.apply(_pad_hw(x, g.padding, 0.0), kernel=g.kernel,
                                weights=(None, 1.0 / (g.kernel[0] * g.kernel[1])))
