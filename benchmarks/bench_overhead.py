@@ -9,10 +9,13 @@ per op (forward + backward) and the ratio against PyTorch CPU when installed.
 
 from __future__ import annotations
 
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import median_ms, torch_or_none
 
 from tinygrad_cnn import Tensor
 
@@ -30,30 +33,19 @@ def chain(x):
     return y.sum()
 
 
-def median_seconds(fn, repeats: int = 30) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     data = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
     x = Tensor(data, requires_grad=True)
-    ours = median_seconds(lambda: chain(x).backward())
-    print(f"tinygrad_cnn: {ours * 1e6 / OPS:6.2f} us per op (forward + backward), {ours * 1e3:.2f} ms in all")
-    try:
-        import torch
-    except ImportError:
+    ours = median_ms(lambda: chain(x).backward(), repeats=30)
+    print(f"tinygrad_cnn: {ours * 1e3 / OPS:6.2f} us per op (forward + backward), {ours:.2f} ms in all")
+    torch = torch_or_none()
+    if torch is None:
         print("PyTorch not installed: no ratio")
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # a (4, 4) tensor: threads only add overhead
     tx = torch.tensor(data, requires_grad=True)
-    theirs = median_seconds(lambda: chain(tx).backward())
-    print(f"PyTorch:      {theirs * 1e6 / OPS:6.2f} us per op (forward + backward), {theirs * 1e3:.2f} ms in all")
+    theirs = median_ms(lambda: chain(tx).backward(), repeats=30)
+    print(f"PyTorch:      {theirs * 1e3 / OPS:6.2f} us per op (forward + backward), {theirs:.2f} ms in all")
     print(f"ratio ours / PyTorch: {ours / theirs:.2f}")
 
 
