@@ -30,11 +30,11 @@ def small_model() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 9))
 
 
-def make_trainer(epochs: int, out=None, wrap=None, optimizer: str = "adam") -> Trainer:
+def make_trainer(epochs: int, out=None, wrap=None, optimizer: str = "adam", schedule: str = "none") -> Trainer:
     """The same seeded run every time: seed, build the model (optionally wrapped), then the trainer."""
     seed_everything(0)
     model = small_model() if wrap is None else wrap(small_model())
-    config = TrainConfig(model="mlp", epochs=epochs, batch_size=32, seed=0, optimizer=optimizer)
+    config = TrainConfig(model="mlp", epochs=epochs, batch_size=32, seed=0, optimizer=optimizer, schedule=schedule)
     return Trainer(config, model, bright_square_dataset(320, 0), bright_square_dataset(160, 1), out=out,
                    progress=False)
 
@@ -52,15 +52,19 @@ def test_training_learns(optimizer):
     assert history[-1]["test_acc"] > 0.8  # chance is 1/9
 
 
-def test_resume_after_two_epochs_equals_three_uninterrupted(tmp_path):
-    straight = make_trainer(3, tmp_path / "straight")
+@pytest.mark.parametrize("schedule", ["none", "cosine"])
+def test_resume_after_two_epochs_equals_three_uninterrupted(tmp_path, schedule):
+    straight = make_trainer(3, tmp_path / "straight", schedule=schedule)
     straight.fit()
-    make_trainer(2, tmp_path / "resumed").fit()
-    resumed = make_trainer(3, tmp_path / "resumed")
+    interrupted = make_trainer(3, tmp_path / "resumed", schedule=schedule)
+    interrupted.config.epochs = 2  # the same run, stopped after two of its three epochs
+    interrupted.fit()
+    resumed = make_trainer(3, tmp_path / "resumed", schedule=schedule)
     assert resumed.resume() and resumed.epoch == 2
     resumed.fit()
     assert_same_weights(straight.model, resumed.model)
     assert [r["test_loss"] for r in straight.history] == [r["test_loss"] for r in resumed.history]
+    assert [r["lr"] for r in straight.history] == [r["lr"] for r in resumed.history]
     lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
     assert (tmp_path / "resumed" / "curves.png").stat().st_size > 1000

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 for adam, 0.05 for sgd)")
     train.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam")
+    train.add_argument("--schedule", choices=["none", "cosine"], default="none",
+                       help="learning-rate schedule, stepped per epoch (cosine: a half cosine down to 0)")
     train.add_argument("--seed", type=int, default=0)
     _add_data_arg(train)
     train.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/MODEL)")
@@ -61,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainConfig, Trainer, seed_everything
 
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         optimizer=args.optimizer, seed=args.seed)
+                         optimizer=args.optimizer, seed=args.seed, schedule=args.schedule)
     out = Path(args.out or f"runs/{args.model}")
     try:
         train_set = data.FashionMNIST(args.data, train=True)

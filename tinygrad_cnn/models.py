@@ -2,7 +2,8 @@
 
     mlp()      Flatten → 784-256-128-10, ReLU: every pixel connected to every hidden unit
     cnn()      two (conv 3×3 → ReLU → max-pool 2×2) blocks, then 3136-128-10
-    cnn_bn()   the same with BatchNorm after each convolution and the hidden linear layer
+    cnn_bn()   the same with BatchNorm after each convolution and the hidden linear layer,
+               and Dropout(0.5) before the output layer
     lcn()      cnn()'s architecture with LocallyConnected2d instead of Conv2d: local
                connectivity without weight sharing (one filter per output position)
 
@@ -46,7 +47,7 @@ def mlp(hidden: tuple[int, ...] = (256, 128), in_features: int = 28 * 28, num_cl
 
 
 def _conv_net(conv: Callable[[int, int, int], nn.Module], batch_norm: bool, channels: tuple[int, int],
-              hidden: int, num_classes: int) -> ConvNet:
+              hidden: int, num_classes: int, dropout: float = 0.0) -> ConvNet:
     c1, c2 = channels
     features: list[nn.Module] = []
     spatial = 28
@@ -59,7 +60,10 @@ def _conv_net(conv: Callable[[int, int, int], nn.Module], batch_norm: bool, chan
     classifier: list[nn.Module] = [nn.Flatten(), nn.Linear(c2 * spatial * spatial, hidden)]
     if batch_norm:
         classifier.append(nn.BatchNorm1d(hidden))
-    classifier += [nn.ReLU(), nn.Linear(hidden, num_classes)]
+    classifier.append(nn.ReLU())
+    if dropout:
+        classifier.append(nn.Dropout(dropout))
+    classifier.append(nn.Linear(hidden, num_classes))
     return ConvNet(nn.Sequential(*features), nn.Sequential(*classifier))
 
 
@@ -69,10 +73,17 @@ def cnn(channels: tuple[int, int] = (32, 64), hidden: int = 128, num_classes: in
                      num_classes)
 
 
-def cnn_bn(channels: tuple[int, int] = (32, 64), hidden: int = 128, num_classes: int = NUM_CLASSES) -> ConvNet:
-    """`cnn()` with BatchNorm2d after each convolution and BatchNorm1d after the hidden linear layer."""
+def cnn_bn(channels: tuple[int, int] = (32, 64), hidden: int = 128, num_classes: int = NUM_CLASSES,
+           dropout: float = 0.5) -> ConvNet:
+    """`cnn()` with BatchNorm2d after each convolution, BatchNorm1d after the hidden linear layer, and dropout.
+
+    Why the dropout: with BatchNorm alone this network fits the training set
+    (99% train accuracy by epoch 12 with Adam) while its test accuracy stalls
+    around 92%; Dropout(0.5) before the output layer is the regulariser that
+    lets it go further (docs/training.md has both runs).
+    """
     return _conv_net(lambda c_in, c_out, _: nn.Conv2d(c_in, c_out, 3, padding=1), True, channels, hidden,
-                     num_classes)
+                     num_classes, dropout)
 
 
 def lcn(channels: tuple[int, int] = (32, 64), hidden: int = 128, num_classes: int = NUM_CLASSES) -> ConvNet:

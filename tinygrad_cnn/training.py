@@ -50,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     momentum: float = 0.9  # for sgd
     weight_decay: float = 0.0
+    schedule: str = "none"  # "cosine": the learning rate follows a half cosine to 0 over the epochs
 
     @property
     def learning_rate(self) -> float:
@@ -64,6 +65,15 @@ def make_optimizer(config: TrainConfig, params: list[Tensor]) -> optim.Optimizer
     if config.optimizer == "adamw":
         return optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay or 0.01)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd, adam or adamw")
+
+
+def make_schedule(config: TrainConfig, optimizer: optim.Optimizer) -> optim.LRScheduler | None:
+    """Stepped once per epoch. Cosine annealing: the late, small steps settle into a better minimum."""
+    if config.schedule == "none":
+        return None
+    if config.schedule == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    raise ValueError(f"unknown schedule {config.schedule!r}; choose none or cosine")
 
 
 def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
@@ -137,6 +147,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.optimizer = make_optimizer(self.config, list(self.model.parameters()))
+        self.schedule = make_schedule(self.config, self.optimizer)
         self.train_loader = DataLoader(self.train_set, self.config.batch_size, shuffle=True, seed=self.config.seed)
         self.test_loader = DataLoader(self.test_set, 1000)
         self.epoch = 0  # completed epochs
@@ -207,6 +218,8 @@ class Trainer:
         }
         self.history.append(record)
         self.epoch += 1
+        if self.schedule is not None:
+            self.schedule.step()
         self.running = EpochStats()
         if self.progress:
             print(f"{self.config.model} epoch {record['epoch']}: train loss {record['train_loss']:.4f} "
@@ -228,6 +241,7 @@ class Trainer:
             "history": self.history,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule is not None else {},
             "loader": self.train_loader.state_dict(),
             "global_rng": default_generator().bit_generator.state,
         })
@@ -244,12 +258,15 @@ class Trainer:
             return False
         state = load_checkpoint(self.out / CHECKPOINT)
         saved = TrainConfig(**state["config"])
-        if (saved.model, saved.optimizer, saved.batch_size, saved.seed) != (
-                self.config.model, self.config.optimizer, self.config.batch_size, self.config.seed):
+        if (saved.model, saved.optimizer, saved.batch_size, saved.seed, saved.schedule) != (
+                self.config.model, self.config.optimizer, self.config.batch_size, self.config.seed,
+                self.config.schedule):
             raise ValueError(f"{self.out / CHECKPOINT}: it was written by a different run ({saved}); "
                              "use another --out folder or the same settings")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
         self.train_loader.load_state_dict(state["loader"])
         default_generator().bit_generator.state = state["global_rng"]
         self.epoch, self.history = state["epoch"], state["history"]
