@@ -2,7 +2,9 @@
 
     python benchmarks/bench_conv.py
 
-Cases (forward + backward, gradients of input, weight and bias):
+Cases (forward + backward, gradients of input, weight and bias), each with our input
+and output gradient given as NCHW-contiguous arrays (what a user passes) and as
+channels-last arrays (what our layers hand each other; docs/im2col.md):
   conv1: (64, 1, 28, 28) → 32 channels, 3×3, padding 1   (the CNN's first layer)
   conv2: (64, 32, 14, 14) → 64 channels, 3×3, padding 1  (where the work is)
   pool:  max_pool2d 2×2 on (64, 32, 28, 28)
@@ -28,14 +30,21 @@ CONVS = {
 }
 
 
-def conv_case(shape: tuple, torch) -> None:
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    """The same logical NCHW array, stored NHWC: the layout our layers hand each other."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def conv_case(shape: tuple, torch, channels_last: bool = False):
     n, c, h, w, c_out = shape
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((n, c, h, w)).astype(np.float32)
     w_np = (rng.standard_normal((c_out, c, 3, 3)) * 0.1).astype(np.float32)
     b_np = np.zeros(c_out, np.float32)
-    x, wt, b = (Tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
     ones = np.ones((n, c_out, h, w), np.float32)
+    if channels_last:
+        x_np, ones = _channels_last(x_np), _channels_last(ones)
+    x, wt, b = (Tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
 
     def ours():
         x.grad = wt.grad = b.grad = None
@@ -46,8 +55,8 @@ def conv_case(shape: tuple, torch) -> None:
     gemm_ms = _gemm_ms(n * h * w, c * 9, c_out)
     extra = f"{flops / ours_ms / 1e6:6.1f} GFLOP/s, GEMMs {100 * gemm_ms / ours_ms:3.0f}% of the time"
     theirs_ms = None
-    if torch:
-        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
+    if torch:  # PyTorch gets contiguous NCHW, its native layout, in both cases
+        tx, tw, tb = (torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x_np, w_np, b_np))
         t_ones = torch.ones(n, c_out, h, w)
 
         def theirs():
@@ -99,7 +108,8 @@ def main() -> None:
     torch = torch_or_none()
     print(f"float32, {THREADS} threads, forward + backward, median of 15")
     for name, shape in CONVS.items():
-        report(name, *conv_case(shape, torch))
+        report(name + " NCHW", *conv_case(shape, torch))
+        report(name + " channels-last", *conv_case(shape, torch, channels_last=True))
     report("max_pool2d 2x2 (64,32,28,28) NCHW", *pool_case(torch, channels_last=False))
     report("max_pool2d 2x2 (64,32,28,28) channels-last", *pool_case(torch, channels_last=True))
 
