@@ -13,11 +13,9 @@ numbers only within one run.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,21 +25,15 @@ from numpy.lib.stride_tricks import as_strided
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tinygrad_cnn.conv import Geometry, col2im, im2col  # noqa: E402  (after the sys.path line)
+from tinygrad_cnn.bench import median_seconds  # noqa: E402  (after the sys.path line)
+from tinygrad_cnn.conv import Geometry, col2im, im2col  # noqa: E402
 
 N, C, H, W, C_OUT, K = 64, 32, 14, 14, 64, 3
 GEOMETRY = Geometry((K, K), (1, 1), (1, 1), (1, 1))
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 31, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return median_seconds(fn, repeats, warmup) * 1e3
 
 
 def show(name: str, ms: float, extra: str = "") -> None:

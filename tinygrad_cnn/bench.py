@@ -25,7 +25,8 @@ from .tensor import Tensor
 EPOCH_IMAGES = 60_000
 
 
-def _median_seconds(step: Callable[[], None], steps: int, warmup: int = 3) -> float:
+def median_seconds(step: Callable[[], None], steps: int, warmup: int = 3) -> float:
+    """Median wall time of `step()` over `steps` runs, after `warmup` unmeasured ones."""
     for _ in range(warmup):
         step()
     times = []
@@ -58,7 +59,7 @@ def time_ours(model_name: str, batch_size: int, steps: int) -> float:
         loss.backward()
         optimizer.step()
 
-    return _median_seconds(step, steps)
+    return median_seconds(step, steps)
 
 
 def torch_model(torch: Any, model_name: str) -> Any:
@@ -99,7 +100,7 @@ def time_torch(torch: Any, model_name: str, batch_size: int, steps: int) -> floa
         loss.backward()
         optimizer.step()
 
-    return _median_seconds(step, steps)
+    return median_seconds(step, steps)
 
 
 def import_torch() -> Any:
@@ -108,9 +109,13 @@ def import_torch() -> Any:
         import torch
     except ImportError:
         return None
-    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1
-    torch.set_num_threads(int(threads))
+    torch.set_num_threads(blas_threads())
     return torch
+
+
+def blas_threads() -> int:
+    """How many threads numpy's OpenBLAS uses: its environment variables, else one per core."""
+    return int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def run_bench(batch_size: int = 64, steps: int = 20, model_names: tuple[str, ...] = ("mlp", "cnn")) -> int:

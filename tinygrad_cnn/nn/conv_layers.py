@@ -7,23 +7,13 @@ reprs match PyTorch's character for character.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
+from ..conv import pair
 from ..tensor import Tensor
 from . import init
 from .layers import _empty_parameter
 from .module import Module
-
-
-def _pair(value: Any, name: str) -> tuple[int, int]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value), int(value))
-    try:
-        a, b = value
-        return (int(a), int(b))
-    except (TypeError, ValueError):
-        raise TypeError(f"Conv2d: {name} must be an int or a pair of ints, got {value!r}") from None
 
 
 class Conv2d(Module):
@@ -41,10 +31,10 @@ class Conv2d(Module):
                              f"divisible by groups ({groups})")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d", 1)
+        self.stride = pair(stride, "stride", "Conv2d", 1)
+        self.padding = pair(padding, "padding", "Conv2d", 0)
+        self.dilation = pair(dilation, "dilation", "Conv2d", 1)
         self.groups = groups
         self.weight = _empty_parameter(out_channels, in_channels // groups, *self.kernel_size)
         if bias:
