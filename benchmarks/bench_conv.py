@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import THREADS, median_ms, report, torch_or_none
 
-from tinygrad_cnn import Tensor
+from tinygrad_cnn import Tensor, blas, parallel
 
 CONVS = {
     "conv1 (64,1,28,28)->32, 3x3 pad 1": (64, 1, 28, 28, 32),
@@ -68,12 +68,16 @@ def conv_case(shape: tuple, torch, channels_last: bool = False):
 
 
 def _gemm_ms(m: int, k: int, n: int) -> float:
-    """Time of the three GEMMs alone (forward, weight gradient, input gradient) in numpy."""
+    """Time of the three GEMMs alone (forward, weight gradient, input gradient), OpenBLAS on THREADS threads."""
     rng = np.random.default_rng(1)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     g = rng.standard_normal((m, n)).astype(np.float32)
-    return median_ms(lambda: (a @ b, a.T @ g, g @ b.T))
+    blas.set_threads(THREADS)  # we run BLAS single-threaded and split the batch ourselves; here BLAS splits
+    try:
+        return median_ms(lambda: (a @ b, a.T @ g, g @ b.T))
+    finally:
+        blas.set_threads(1 if parallel.threads() > 1 else THREADS)
 
 
 def pool_case(torch, channels_last: bool):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinygrad_cnn.bench import blas_threads, import_torch, median_seconds
+from tinygrad_cnn import parallel
+from tinygrad_cnn.bench import import_torch, median_seconds
 
-THREADS = blas_threads()
+THREADS = parallel.threads()
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 15, warmup: int = 2) -> float:
@@ -19,7 +20,7 @@ def median_ms(fn: Callable[[], object], repeats: int = 15, warmup: int = 2) -> f
 
 
 def torch_or_none():
-    """PyTorch with the same thread count as numpy's BLAS, or None when it is not installed."""
+    """PyTorch with the same thread count as ours, or None when it is not installed."""
     return import_torch()
 
 

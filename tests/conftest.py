@@ -1,8 +1,12 @@
-"""Shared test settings: Hypothesis profiles.
+"""Shared test settings: Hypothesis profiles, and threads that split even tiny arrays.
 
 Gradient checks run many forward and backward passes per example, so no
 per-example deadline. The "fast" profile (the default) keeps the whole core suite quick;
 run ``HYPOTHESIS_PROFILE=thorough python -m pytest tests`` for a deeper search.
+
+The primitives that split their batch over threads (parallel.py) only do so for
+big arrays; the tests use small ones, so here every split is taken (two threads,
+no minimum size) and each gradient check also checks the split.
 """
 
 from __future__ import annotations
@@ -10,6 +14,11 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+
+from tinygrad_cnn import parallel
+
+parallel.set_threads(2)  # stays 1 where BLAS cannot be told to stay single-threaded (blas.py)
+parallel.MIN_PIECE_COST = 1
 
 settings.register_profile(
     "fast", deadline=None, max_examples=50, suppress_health_check=[HealthCheck.too_slow], print_blob=True

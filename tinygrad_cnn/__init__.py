@@ -4,7 +4,7 @@
     import tinygrad_cnn.nn.functional as F
 """
 
-from . import data, memory, nn, optim, viz  # importing memory tunes malloc (see memory.py)
+from . import data, memory, nn, optim, parallel, viz  # importing memory tunes malloc; parallel owns the threads
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
@@ -23,5 +23,6 @@ __all__ = [
     "nn",
     "no_grad",
     "optim",
+    "parallel",
     "viz",
 ]

@@ -10,7 +10,6 @@ in separate processes to also report each side's peak memory.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import models, optim
+from . import models, optim, parallel
 from .nn import functional as F
 from .tensor import Tensor
 
@@ -104,18 +103,13 @@ def time_torch(torch: Any, model_name: str, batch_size: int, steps: int) -> floa
 
 
 def import_torch() -> Any:
-    """PyTorch with as many threads as numpy's BLAS uses (all cores unless OMP/OPENBLAS say otherwise)."""
+    """PyTorch with as many threads as we use (parallel.py: all cores unless the environment says otherwise)."""
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(blas_threads())
+    torch.set_num_threads(parallel.threads())
     return torch
-
-
-def blas_threads() -> int:
-    """How many threads numpy's OpenBLAS uses: its environment variables, else one per core."""
-    return int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def run_bench(batch_size: int = 64, steps: int = 20, model_names: tuple[str, ...] = ("mlp", "cnn")) -> int:

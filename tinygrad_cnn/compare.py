@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, data, models
+from . import __version__, data, models, parallel
 from .compare_experiments import (
     MODEL_NAMES,
     Results,
@@ -132,7 +132,7 @@ def run_experiments(settings: Settings, out: Path, seed: int = 0, data_root: str
         "lcn_train_size": runs["lcn"].train_size, "train_eval_size": min(settings.train_eval_size, len(train_set)),
         "shift_test_size": len(shift_set), "equivariance_images": min(EQUIVARIANCE_IMAGES, len(shift_set)),
         "cpu_count": os.cpu_count(), "machine": f"{platform.machine()}, {platform.system()} {platform.release()}",
-        "python": platform.python_version(), "numpy": np.__version__, "blas_threads": _blas_threads(),
+        "python": platform.python_version(), "numpy": np.__version__, "threads": _threads(),
         "load_start": load_start, "load_end": os.getloadavg(), "wall_seconds": time.perf_counter() - start,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
@@ -170,10 +170,11 @@ def _sample_efficiency(settings: Settings, config: TrainConfig, runs: dict[str, 
     return sample
 
 
-def _blas_threads() -> str:
-    """What the environment tells numpy's BLAS about threads (it matters: see the cost section)."""
-    set_ = [f"{var}={os.environ[var]}" for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if var in os.environ]
-    return ", ".join(set_) if set_ else "not set (OpenBLAS uses one per core)"
+def _threads() -> str:
+    """How many threads the work was split over (parallel.py; it matters: see the cost section)."""
+    set_ = [f"{var}={os.environ[var]}" for var in ("TINYGRAD_CNN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+            if var in os.environ]
+    return f"{parallel.threads()}" + (f" ({', '.join(set_)})" if set_ else "")
 
 
 def _source(dataset: Any) -> str:

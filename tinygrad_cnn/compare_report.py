@@ -321,7 +321,7 @@ def _settings(doc: Doc, r: Results) -> None:
         f"each trained max({s.epochs}, ⌈{s.min_images:,} / n⌉) epochs",
         f"translation: {env['shift_test_size']:,} test images, shifts 0–{s.max_shift} px in directions "
         f"{', '.join(SHIFT_DIRECTIONS)}",
-        f"machine: {env['cpu_count']} CPUs, {env['machine']}; BLAS threads: {env['blas_threads']}; load average "
+        f"machine: {env['cpu_count']} CPUs, {env['machine']}; threads: {env['threads']}; load average "
         f"{env['load_start'][0]:.2f} at the start, {env['load_end'][0]:.2f} at the end (other work on the machine "
         "slows every time measured here)",
         f"total wall time {env['wall_seconds']:.0f} s ({env['wall_seconds'] / 60:.1f} min), finished {env['finished']}",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import blas, parallel
 from .autograd import Function
 
 if TYPE_CHECKING:
@@ -105,8 +106,8 @@ def _padded_nhwc(x: np.ndarray, padding: Pair, value: float) -> np.ndarray:
     return out
 
 
-def im2col(x: np.ndarray, g: Geometry, value: float = 0.0) -> np.ndarray:
-    """x (N, C, H, W) → patches (N, H_out, W_out, kh, kw, C): one copy of a strided view.
+def im2col(x: np.ndarray, g: Geometry, value: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+    """x (N, C, H, W) → patches (N, H_out, W_out, kh, kw, C): one copy of a strided view (into `out` if given).
 
     Read from channels-last memory, each (kw, C) row of a patch is one contiguous run.
     """
@@ -117,7 +118,10 @@ def im2col(x: np.ndarray, g: Geometry, value: float = 0.0) -> np.ndarray:
     s_n, s_h, s_w, s_c = src.strides
     windows = as_strided(src, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
                          writeable=False)
-    return np.ascontiguousarray(windows)
+    if out is None:
+        return np.ascontiguousarray(windows)
+    np.copyto(out, windows)
+    return out
 
 
 def col2im(patches: np.ndarray, input_shape: tuple, g: Geometry) -> np.ndarray:
@@ -174,15 +178,32 @@ class Fold(Function):
 
 
 # ------------------------------------------------------------------ convolution as three fused primitives
+def _copy_channels_last(a: np.ndarray) -> np.ndarray:
+    """a (N, C, H, W) copied into channels-last memory, the batch split over the threads."""
+    out = _channels_last(a.shape, a.dtype, fill=None)
+    parallel.run(lambda s: np.copyto(out[s], a[s]), parallel.chunks(a.shape[0], a[0].size))
+    return out
+
+
+def _to_channels_last(a: np.ndarray) -> np.ndarray:
+    """a itself if its memory is already channels-last (always so with one channel), else a channels-last copy."""
+    return a if _is_channels_last(a) or a.shape[1] == 1 else _copy_channels_last(a)
+
+
 def _rows(g: np.ndarray) -> np.ndarray:
     """(N, C, H, W) → (N·H·W, C): free when g is channels-last in memory, one copy otherwise."""
-    nhwc = g.transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(nhwc).reshape(-1, nhwc.shape[3])
+    nhwc = _to_channels_last(g).transpose(0, 2, 3, 1)
+    return nhwc.reshape(-1, nhwc.shape[3])
 
 
 def _filters_as_rows(w: np.ndarray) -> np.ndarray:
     """(C_out, C, kh, kw) → (C_out, kh·kw·C), the patch order of im2col (a small copy)."""
     return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+
+def _batch_chunks(n: int, out_hw: Pair, per_pixel: int) -> list[slice]:
+    """The batch split for a conv primitive: per_pixel counts the elements copied or multiplied per output pixel."""
+    return parallel.chunks(n, out_hw[0] * out_hw[1] * per_pixel)
 
 
 class Conv2d(Function):
@@ -193,29 +214,38 @@ class Conv2d(Function):
       d b = Σ g over N, H, W
     Each of those is a primitive whose backward is made of the other two and
     this one, so second derivatives work. `conv2d_reference` (unfold + matmul)
-    is the composite version the tests compare against.
+    is the composite version the tests compare against. Each slice of the batch
+    (parallel.py) builds its own patches and runs its own GEMM.
     """
 
     def forward(ctx, x, w, b=None, geometry=None):
         ctx.geometry = geometry
-        patches = im2col(x, geometry)
-        n, ho, wo = patches.shape[:3]
-        cols = patches.reshape(n * ho * wo, -1)
-        out = cols @ _filters_as_rows(w).T
-        if b is not None:
-            out += b
-        ctx.save_for_backward(cols)
-        return out.reshape(n, ho, wo, w.shape[0]).transpose(0, 3, 1, 2)
+        n, c = x.shape[:2]
+        (kh, kw), c_out = geometry.kernel, w.shape[0]
+        ho, wo = geometry.output_hw(*x.shape[2:])
+        filters = _filters_as_rows(w).T  # (kh·kw·C, C_out)
+        patches = np.empty((n, ho, wo, kh, kw, c), x.dtype)
+        out = np.empty((n, ho, wo, c_out), np.result_type(x.dtype, w.dtype))
+
+        def piece(s: slice) -> None:
+            cols = im2col(x[s], geometry, out=patches[s]).reshape(-1, kh * kw * c)
+            rows = blas.matmul_into(cols, filters, out[s].reshape(-1, c_out))
+            if b is not None:
+                rows += b
+
+        parallel.run(piece, _batch_chunks(n, (ho, wo), kh * kw * c + c_out))
+        ctx.save_for_backward(patches)
+        return out.transpose(0, 3, 1, 2)
 
     def backward(ctx, grad):
         x, w = ctx.inputs[:2]
         need = ctx.needs_input_grad
-        (cols,) = ctx.saved_tensors
+        (patches,) = ctx.saved_tensors
         if not _is_channels_last(grad.data):  # both gradients read g as (rows, C_out): copy it once, not twice
             grad = ChannelsLast.apply(grad)
         grad_x = Conv2dInputGrad.apply(grad, w, geometry=ctx.geometry, input_shape=x.shape) if need[0] else None
         grad_w = Conv2dWeightGrad.apply(x, grad, geometry=ctx.geometry, weight_shape=w.shape,
-                                        cols=cols) if need[1] else None
+                                        patches=patches) if need[1] else None
         if len(ctx.inputs) == 2:
             return grad_x, grad_w
         return grad_x, grad_w, (grad.sum(axis=(0, 2, 3)) if need[2] else None)
@@ -225,9 +255,7 @@ class ChannelsLast(Function):
     """y = x, copied into channels-last memory (the values do not change)  ⇒  dx = g."""
 
     def forward(ctx, x):
-        out = _channels_last(x.shape, x.dtype, fill=None)
-        out[...] = x
-        return out
+        return _copy_channels_last(x)
 
     def backward(ctx, grad):
         return grad
@@ -236,9 +264,19 @@ class ChannelsLast(Function):
 class Conv2dInputGrad(Function):
     """z = the gradient of conv(x, w) with respect to x, for an output gradient g (a transposed convolution).
 
-    One GEMM per kernel offset, g @ w[:, :, i, j], gives that offset's share of
-    every patch gradient as one contiguous block; col2im adds each block onto the
-    input, shifted by the offset.
+    Each kernel offset (i, j) contributes g @ w[:, :, i, j] to the input pixels
+    that offset touched. With stride 1 those pixels form one contiguous block
+    of the *padded* input read as a flat (pixels, C) matrix, only shifted by
+    i·W_padded + j rows. So g is laid out on the padded grid too (zeros where
+    no output exists) and each offset is one GEMM that adds straight into its
+    shifted block (blas.matmul_into, β = 1): no patch matrix, no extra pass.
+
+        padded input, flat ─▶ row p + i·Wp + j  +=  (g row p) @ w_ij      for every p
+
+    The rows that wrap past a row's end land in the padding, which is cut off.
+    With a stride (or one input channel, where a GEMM per offset would be a
+    matrix-vector product), the offsets' shares are computed as contiguous
+    blocks and col2im adds them on.
     ⇒ d g = conv(gz, w),  d w = Conv2dWeightGrad(gz, g)   (z is linear in g and in w)
     """
 
@@ -246,11 +284,25 @@ class Conv2dInputGrad(Function):
         ctx.geometry = geometry
         n, _, ho, wo = g.shape
         (kh, kw), (c_out, c) = geometry.kernel, w.shape[:2]
+        rows = _rows(g)
+        pieces = _batch_chunks(n, (ho, wo), kh * kw * (c + c_out))
+        if geometry.stride == (1, 1) and c > 1:
+            return _input_grad_shifted_gemms(rows.reshape(n, ho, wo, c_out), w, geometry, input_shape, pieces)
+        per_sample = ho * wo
         if c == 1:  # one GEMM (kh·kw, C_out) @ gᵀ: per offset it would be a matrix-vector product
-            per_offset = w.reshape(c_out, kh * kw).T @ _rows(g).T
-        else:  # (kh·kw, N·H_out·W_out, C): one GEMM per offset
-            per_offset = np.matmul(_rows(g), w.transpose(2, 3, 0, 1).reshape(kh * kw, c_out, c))
-        return _add_shifted(per_offset.reshape(kh, kw, n, ho, wo, c), input_shape, geometry)
+            filters = w.reshape(c_out, kh * kw).T
+            share = lambda s: filters @ rows[s.start * per_sample:s.stop * per_sample].T  # noqa: E731
+        else:  # (kh·kw, rows, C): one GEMM per offset
+            filters = w.transpose(2, 3, 0, 1).reshape(kh * kw, c_out, c)
+            share = lambda s: np.matmul(rows[s.start * per_sample:s.stop * per_sample], filters)  # noqa: E731
+        out = _channels_last(input_shape, np.result_type(g.dtype, w.dtype), fill=None)
+
+        def piece(s: slice) -> None:
+            per_offset = share(s).reshape(kh, kw, s.stop - s.start, ho, wo, c)
+            out[s] = _add_shifted(per_offset, out[s].shape, geometry)
+
+        parallel.run(piece, pieces)
+        return out
 
     def backward(ctx, grad):
         g, w = ctx.inputs
@@ -260,20 +312,55 @@ class Conv2dInputGrad(Function):
         return grad_g, grad_w
 
 
+def _input_grad_shifted_gemms(g: np.ndarray, w: np.ndarray, geometry: Geometry, input_shape: tuple,
+                              pieces: list[slice]) -> np.ndarray:
+    """Conv2dInputGrad for stride 1: g (N, H_out, W_out, C_out) → the input gradient, channels-last."""
+    n, c, h, w_in = input_shape
+    (kh, kw), (ph, pw), (dh, dw) = geometry.kernel, geometry.padding, geometry.dilation
+    _, ho, wo, c_out = g.shape
+    hp, wp = h + 2 * ph, w_in + 2 * pw
+    dtype = np.result_type(g.dtype, w.dtype)
+    filters = np.ascontiguousarray(w.transpose(2, 3, 0, 1), dtype=dtype)  # filters[i, j]: (C_out, C)
+    g_padded = np.empty((n, hp, wp, c_out), dtype)  # g where outputs exist, 0 elsewhere
+    out = np.empty((n, hp, wp, c), dtype)
+    last = (kh - 1) * dh * wp + (kw - 1) * dw  # the largest shift; rows past size - last are all zero in g
+
+    def piece(s: slice) -> None:
+        block = g_padded[s]
+        block[:, :ho, :wo], block[:, :ho, wo:], block[:, ho:] = g[s], 0, 0
+        flat_g, flat_out = block.reshape(-1, c_out), out[s].reshape(-1, c)
+        flat_out[...] = 0
+        used = flat_g.shape[0] - last
+        for i in range(kh):
+            for j in range(kw):
+                shift = i * dh * wp + j * dw
+                blas.matmul_into(flat_g[:used], filters[i, j], flat_out[shift:shift + used], accumulate=True)
+
+    parallel.run(piece, pieces)
+    return out[:, ph:ph + h, pw:pw + w_in].transpose(0, 3, 1, 2)
+
+
 class Conv2dWeightGrad(Function):
     """z = the gradient of conv(x, w) with respect to w, for an output gradient g: gᵀ @ patches(x).
 
     ⇒ d x = Conv2dInputGrad(g, gz),  d g = conv(x, gz)   (z is linear in x and in g)
-    `cols` passes the patches the forward convolution already built (an optimisation only).
+    `patches` passes those the forward convolution already built (an optimisation
+    only). Each slice of the batch computes its own (kh·kw·C, C_out) product; they are summed.
     """
 
-    def forward(ctx, x, g, geometry, weight_shape, cols=None):
+    def forward(ctx, x, g, geometry, weight_shape, patches=None):
         ctx.geometry = geometry
-        if cols is None:
-            cols = im2col(x, geometry).reshape(-1, np.prod(weight_shape[1:]))
         c_out, c, kh, kw = weight_shape
-        # colsᵀ @ g, not gᵀ @ cols: the same numbers, but OpenBLAS runs this orientation ~10% faster here
-        return (cols.T @ _rows(g)).reshape(kh, kw, c, c_out).transpose(3, 2, 0, 1).copy()
+        n, _, ho, wo = g.shape
+        rows = _rows(g)
+
+        def piece(s: slice) -> np.ndarray:
+            block = im2col(x[s], geometry) if patches is None else patches[s]
+            # colsᵀ @ g, not gᵀ @ cols: the same numbers, but OpenBLAS runs this orientation ~10% faster here
+            return block.reshape(-1, kh * kw * c).T @ rows[s.start * ho * wo:s.stop * ho * wo]
+
+        total = sum(parallel.run(piece, _batch_chunks(n, (ho, wo), kh * kw * c + c_out)))
+        return total.reshape(kh, kw, c, c_out).transpose(3, 2, 0, 1).copy()
 
     def backward(ctx, grad):
         x, g = ctx.inputs

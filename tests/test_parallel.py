@@ -1,0 +1,151 @@
+"""Our threads (parallel.py) and the two BLAS calls numpy does not expose (blas.py).
+
+conftest.py already runs every test with two threads and no minimum piece size,
+so each gradient check of a convolution also checks the split. Here: the
+pieces themselves, that one and two threads give the same numbers, and the
+numpy fallbacks where BLAS cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_cnn import Tensor, blas, parallel
+
+
+@pytest.fixture
+def threads():
+    """Restore the thread count the other tests run with."""
+    before = parallel.threads()
+    yield parallel.set_threads
+    parallel.set_threads(before)
+
+
+@given(size=st.integers(0, 50), count=st.integers(1, 5))
+def test_chunks_cover_the_range_in_order(size, count):
+    saved = parallel._threads
+    parallel._threads = count  # only chunks() reads it; no pool is needed to check the arithmetic
+    try:
+        pieces = parallel.chunks(size)
+    finally:
+        parallel._threads = saved
+    covered = [i for piece in pieces for i in range(size)[piece]]
+    assert covered == list(range(size))
+    assert len(pieces) == max(1, min(count, size))
+    lengths = [piece.stop - piece.start for piece in pieces]
+    assert max(lengths) - min(lengths) <= 1
+
+
+def test_chunks_keep_small_work_in_one_piece(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_PIECE_COST", 1000)
+    assert len(parallel.chunks(64, cost_per_item=10)) == 1  # 640 elements: not worth a thread
+    assert len(parallel.chunks(64, cost_per_item=100)) == min(parallel.threads(), 6)
+
+
+def test_run_returns_results_in_order_and_raises_from_any_piece(threads):
+    threads(3)
+    pieces = parallel.chunks(9)
+    assert parallel.run(lambda s: (s.start, s.stop), pieces) == [(p.start, p.stop) for p in pieces]
+
+    def fail_last(s):
+        if s.stop == 9:
+            raise RuntimeError("piece failed")
+        return s
+
+    with pytest.raises(RuntimeError, match="piece failed"):
+        parallel.run(fail_last, pieces)
+
+
+def test_set_threads_rejects_zero():
+    with pytest.raises(ValueError, match="at least 1"):
+        parallel.set_threads(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("a_t,b_t", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul_into_matches_numpy(dtype, accumulate, a_t, b_t):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 7)).astype(dtype)
+    b = rng.standard_normal((7, 3)).astype(dtype)
+    if a_t:
+        a = np.ascontiguousarray(a.T).T  # same values, column-major memory: BLAS's transpose flag
+    if b_t:
+        b = np.ascontiguousarray(b.T).T
+    base = rng.standard_normal((9, 4)).astype(dtype)
+    out = base[2:7, 1:]  # rows of a bigger array: a row stride wider than the row
+    expected = (out + a @ b) if accumulate else a @ b
+    result = blas.matmul_into(a, b, out, accumulate=accumulate)
+    assert result is out
+    np.testing.assert_allclose(out, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_matmul_into_leaves_other_rows_alone_and_falls_back_for_odd_operands():
+    rng = np.random.default_rng(1)
+    base = np.zeros((6, 3))
+    a, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3))
+    blas.matmul_into(a, b, base[1:5], accumulate=True)
+    np.testing.assert_allclose(base[1:5], a @ b)
+    assert not base[0].any() and not base[5].any()
+    # strided in both axes (no BLAS layout), and integers (no BLAS type): numpy does it
+    wide = rng.standard_normal((8, 10))[::2, ::2]
+    out = np.ones((4, 3))
+    np.testing.assert_allclose(blas.matmul_into(wide, b, out, accumulate=True), 1 + wide @ b)
+    ints = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(blas.matmul_into(ints, ints.T, np.zeros((2, 2), int)), ints @ ints.T)
+    with pytest.raises(ValueError, match="matmul_into"):
+        blas.matmul_into(a, b, np.zeros((3, 3)))
+
+
+CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of conv.py
+    (5, 3, 7, 6, 4, 3, 1, 1, 1),   # stride 1: shifted GEMMs into the padded input
+    (5, 3, 7, 6, 4, (2, 3), 1, (0, 2), (2, 1)),
+    (4, 1, 6, 6, 3, 3, 1, 1, 1),   # one input channel: a single GEMM and col2im
+    (5, 2, 8, 7, 3, 3, 2, 1, 1),   # a stride: a GEMM per offset and col2im
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_one_and_two_threads_agree(threads, case, channels_last):
+    n, c, h, w, c_out, kernel, stride, padding, dilation = case
+    rng = np.random.default_rng(2)
+    x_np = rng.standard_normal((n, c, h, w))
+    if channels_last:
+        x_np = np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    w_np = rng.standard_normal((c_out, c, *((kernel, kernel) if isinstance(kernel, int) else kernel)))
+    b_np = rng.standard_normal(c_out)
+    results = []
+    for count in (1, 2):
+        threads(count)
+        x, wt, b = (Tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
+        y = x.conv2d(wt, b, stride=stride, padding=padding, dilation=dilation)
+        (y * y).sum().backward()
+        results.append([y.data, x.grad.data, wt.grad.data, b.grad.data])
+    for one, two in zip(*results):
+        np.testing.assert_allclose(one, two, rtol=1e-10, atol=1e-12)
+
+
+def test_without_blas_calls_everything_falls_back_to_numpy():
+    """Where OpenBLAS cannot be found, one thread, numpy's matmul, and the same gradients."""
+    script = (
+        "from tinygrad_cnn import Tensor, blas, parallel, gradcheck\n"
+        "import numpy as np\n"
+        "assert not blas.AVAILABLE and parallel.threads() == 1 and parallel.set_threads(4) == 1\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = Tensor(rng.standard_normal((2, 3, 5, 5)), requires_grad=True)\n"
+        "w = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)\n"
+        "assert gradcheck(lambda x, w: x.conv2d(w, padding=1), (x, w))\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "TINYGRAD_CNN_NO_BLAS_CALLS": "1"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
