@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
+
 from . import blas
 
 T = TypeVar("T")
@@ -101,6 +103,33 @@ def run(work: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
     finally:
         rest = [future.result() for future in futures]
     return [first, *rest]
+
+
+def elementwise(ufunc: np.ufunc, *operands: np.ndarray | float) -> np.ndarray:
+    """ufunc(*operands), broadcasting as numpy does, the output split along its first axis.
+
+    The output takes the memory layout of the first operand that has the full
+    output shape, as numpy's own choice would (a channels-last activation stays
+    channels-last). Small arrays, or operands that all broadcast, skip the split.
+    """
+    arrays = [op for op in operands if isinstance(op, np.ndarray)]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    full = next((a for a in arrays if a.shape == shape), None)
+    if _pool is None or full is None or full.ndim == 0 or full.size < 2 * MIN_PIECE_COST:
+        return ufunc(*operands)
+    # the result dtype, with numpy's rules for Python scalars: computed on one element
+    dtype = ufunc(*(op[(slice(0, 1),) * op.ndim] if isinstance(op, np.ndarray) else op for op in operands)).dtype
+    out = np.empty_like(full, dtype=dtype)
+    ndim = len(shape)
+    aligned = [op.reshape((1,) * (ndim - op.ndim) + op.shape) if isinstance(op, np.ndarray) else op
+               for op in operands]
+
+    def piece(s: slice) -> None:
+        ufunc(*(op[s] if isinstance(op, np.ndarray) and op.shape[0] == shape[0] else op for op in aligned),
+              out=out[s])
+
+    run(piece, chunks(shape[0], full.size // shape[0]))
+    return out
 
 
 set_threads(_default_threads())

@@ -1,0 +1,108 @@
+"""Non-overlapping pooling (stride = kernel) as primitives over strided views, not im2col.
+
+The kh·kw views x[:, :, i::kh, j::kw] hold every window's pixels, one view per
+offset in the window; max or sum over the views is the pooled map. Overlapping
+windows take conv.py's im2col path instead (`Unfold`, then a max or a mean).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd import Function
+from .im2col import Pair, _channels_last, _is_channels_last, _like
+
+
+def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair) -> list[np.ndarray]:
+    """The kh·kw strided views x[:, :, i::kh, j::kw], one per offset in the window (no copy)."""
+    (kh, kw), (ho, wo) = kernel, out_hw
+    return [x[:, :, i:i + kh * ho:kh, j:j + kw * wo:kw] for i in range(kh) for j in range(kw)]
+
+
+class WindowSum(Function):
+    """y[window] = scale · Σ over the window's kh·kw offsets k of mask_k · x[k] (stride = kernel).
+
+    `weights` is (masks, scale): masks a tuple of kh·kw boolean arrays of y's shape (or
+    None: all ones), scale a number or an array of y's shape. With (None, 1/(kh·kw))
+    this is average pooling; with max pooling's masks it is the adjoint of max
+    pooling's backward. ⇒ d x = WindowScatter(g) (the weights are constants).
+    """
+
+    def forward(ctx, x, kernel, weights):
+        ctx.kernel, ctx.weights, ctx.input_shape = kernel, weights, x.shape
+        masks, scale = weights
+        ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
+        views = _window_views(x, kernel, (ho, wo))
+        out = _like(views[0])
+        if masks is None:
+            np.add(views[0], views[1], out=out) if len(views) > 1 else np.copyto(out, views[0])
+            for view in views[2:]:
+                out += view
+        else:
+            np.multiply(views[0], masks[0], out=out)
+            for view, mask in zip(views[1:], masks[1:]):
+                out += view * mask
+        out *= scale
+        return out
+
+    def backward(ctx, grad):
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=ctx.weights, input_shape=ctx.input_shape,
+                                   channels_last=_is_channels_last(grad.data))
+
+
+class WindowScatter(Function):
+    """x[k] = scale · mask_k · y[window]: each window's value spread over its pixels.
+
+    The adjoint of WindowSum (pixels outside every window get 0); the result is
+    laid out channels-last or not as asked. ⇒ d y = WindowSum(g).
+    """
+
+    def forward(ctx, grad, kernel, weights, input_shape, channels_last):
+        ctx.kernel, ctx.weights = kernel, weights
+        masks, scale = weights
+        covered = input_shape[2] % kernel[0] == 0 and input_shape[3] % kernel[1] == 0  # every pixel is written
+        fill = None if covered else 0.0
+        out = (_channels_last(input_shape, grad.dtype, fill) if channels_last else
+               np.empty(input_shape, grad.dtype) if covered else np.zeros(input_shape, grad.dtype))
+        views = _window_views(out, kernel, grad.shape[2:])
+        scaled = _channels_last(grad.shape, grad.dtype, fill=None) if channels_last else np.empty_like(grad)
+        np.multiply(grad, scale, out=scaled)  # one pass that also puts g in the output's layout
+        for k, view in enumerate(views):
+            if masks is None:
+                view[...] = scaled
+            else:
+                np.multiply(scaled, masks[k], out=view)
+        return out
+
+    def backward(ctx, grad):
+        return WindowSum.apply(grad, kernel=ctx.kernel, weights=ctx.weights)
+
+
+class MaxPool(Function):
+    """y[window] = max over the window (stride = kernel, no padding): the max of kh·kw strided views.
+
+    ⇒ d x = WindowScatter(g, (masks, 1/count)): each pixel that holds its window's
+    max gets an equal share of the window's gradient (ties split evenly, as the
+    contract says; after a ReLU, all-zero windows are common).
+    """
+
+    def forward(ctx, x, kernel):
+        ctx.kernel = kernel
+        ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
+        views = _window_views(x, kernel, (ho, wo))
+        out = _like(views[0])
+        np.maximum(views[0], views[1], out=out) if len(views) > 1 else np.copyto(out, views[0])
+        for view in views[2:]:
+            np.maximum(out, view, out=out)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, grad):
+        x = ctx.inputs[0].data
+        (out,) = ctx.saved_tensors
+        masks = tuple(view == out for view in _window_views(x, ctx.kernel, out.shape[2:]))
+        count = masks[0].astype(x.dtype)
+        for mask in masks[1:]:
+            count += mask
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=(masks, np.reciprocal(count, out=count)),
+                                   input_shape=x.shape, channels_last=_is_channels_last(x))
