@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
 from tinygrad_cnn.conv import Fold, Geometry, Unfold, conv2d_reference
+from tinygrad_cnn.conv_fused import Conv2dBiasGrad, Conv2dInputGrad, Conv2dWeightGrad
 from tinygrad_cnn.testing import Conv2dCase, Pool2dCase, conv2d_cases, pool2d_cases
 
 LAYOUTS = ("nchw", "channels_last", "strided")
@@ -263,6 +264,24 @@ def test_fused_conv2d_matches_reference_in_value_and_all_derivatives(call, seed,
         assert_close(f, r, dtype, f"d/d{name}")
     for name, f, r in zip([*names, "upstream"], fused[2], reference[2]):
         assert_close(f, r, dtype, f"second derivative, d/d{name}")
+
+
+@pytest.mark.parametrize("layout_name", ["nchw", "channels_last"])
+def test_gradient_primitives_on_their_own_match_the_fused_backward(layout_name):
+    """Conv2d.backward hands its one-pass results to the three primitives; applied alone they compute the same."""
+    rng = np.random.default_rng(3)
+    x, w, b = (Tensor(rng.standard_normal(shape), requires_grad=True) for shape in ((3, 4, 6, 5), (2, 4, 3, 3), (2,)))
+    out = x.conv2d(w, b, padding=1)
+    g = layout(rng.standard_normal(out.shape), layout_name)
+    out.backward(g)
+    geometry = Geometry((3, 3), (1, 1), (1, 1), (1, 1))
+    g_t = Tensor(g)
+    np.testing.assert_allclose(Conv2dInputGrad.apply(g_t, w.detach(), geometry=geometry, input_shape=x.shape).data,
+                               x.grad.data, rtol=1e-12)
+    np.testing.assert_allclose(Conv2dWeightGrad.apply(x.detach(), g_t, geometry=geometry, weight_shape=w.shape).data,
+                               w.grad.data, rtol=1e-12)
+    np.testing.assert_allclose(Conv2dBiasGrad.apply(g_t).data, b.grad.data, rtol=1e-12)
+    assert gradcheck(lambda t: Conv2dBiasGrad.apply(t), [Tensor(g, requires_grad=True)])
 
 
 @examples(40)

@@ -19,17 +19,14 @@ from .im2col import (
     Pair,
     _add_shifted,
     _channels_last,
-    _copy_channels_last,
-    _is_channels_last,
-    _to_channels_last,
     im2col,
 )
 
 
-def _rows(g: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) → (N·H·W, C): free when g is channels-last in memory, one copy otherwise."""
-    nhwc = _to_channels_last(g).transpose(0, 2, 3, 1)
-    return nhwc.reshape(-1, nhwc.shape[3])
+def _rows_of(g: np.ndarray, images: slice) -> np.ndarray:
+    """Images `images` of g (N, C, H, W) as a (rows, C) matrix: a view if g is channels-last, else a copy."""
+    part = g[images].transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(part).reshape(-1, part.shape[3])
 
 
 def _filters_as_rows(w: np.ndarray) -> np.ndarray:
@@ -47,11 +44,13 @@ class Conv2d(Function):
 
     ⇒ d x = Conv2dInputGrad(g, w)  (a transposed convolution)
       d w = Conv2dWeightGrad(x, g) (patchesᵀ @ g)
-      d b = Σ g over N, H, W
-    Each of those is a primitive whose backward is made of the other two and
-    this one, so second derivatives work. `conv2d_reference` (unfold + matmul)
-    is the composite version the tests compare against. Each slice of the batch
-    (parallel.py) builds its own patches and runs its own GEMM.
+      d b = Conv2dBiasGrad(g)      (Σ g over N, H, W)
+    Each of those is a primitive whose backward is made of the others and this
+    one, so second derivatives work. `conv2d_reference` (unfold + matmul) is the
+    composite version the tests compare against. Each slice of the batch
+    (parallel.py) builds its own patches and runs its own GEMM. The backward
+    computes all three gradients in one pass over the batch (`_gradients`): each
+    thread reads its slice of g once, while it is in cache, for all three.
     """
 
     def forward(ctx, x, w, b=None, geometry=None):
@@ -75,70 +74,128 @@ class Conv2d(Function):
 
     def backward(ctx, grad):
         x, w = ctx.inputs[:2]
-        need = ctx.needs_input_grad
+        need = (*ctx.needs_input_grad, False)[:3]
         (patches,) = ctx.saved_tensors
-        if not _is_channels_last(grad.data):  # both gradients read g as (rows, C_out): copy it once, not twice
-            grad = ChannelsLast.apply(grad)
-        grad_x = Conv2dInputGrad.apply(grad, w, geometry=ctx.geometry, input_shape=x.shape) if need[0] else None
-        grad_w = Conv2dWeightGrad.apply(x, grad, geometry=ctx.geometry, weight_shape=w.shape,
-                                        patches=patches) if need[1] else None
-        if len(ctx.inputs) == 2:
-            return grad_x, grad_w
-        return grad_x, grad_w, (grad.sum(axis=(0, 2, 3)) if need[2] else None)
+        grad_x, grad_w, grad_b = _gradients(grad.data, ctx.geometry, x.shape, w.shape, need, x=x.data, w=w.data,
+                                            patches=patches)
+        grads = (Conv2dInputGrad.apply(grad, w, geometry=ctx.geometry, input_shape=x.shape, computed=grad_x)
+                 if need[0] else None,
+                 Conv2dWeightGrad.apply(x, grad, geometry=ctx.geometry, weight_shape=w.shape, computed=grad_w)
+                 if need[1] else None,
+                 Conv2dBiasGrad.apply(grad, computed=grad_b) if need[2] else None)
+        return grads[:len(ctx.inputs)]
 
 
-class ChannelsLast(Function):
-    """y = x, copied into channels-last memory (the values do not change)  ⇒  dx = g."""
+def _gradients(g: np.ndarray, geometry: Geometry, input_shape: tuple, weight_shape: tuple, need: tuple,
+               x: np.ndarray | None = None, w: np.ndarray | None = None, patches: np.ndarray | None = None) -> tuple:
+    """(d x, d w, d b) of conv(x, w) + b for the output gradient g, each only if `need` says so.
 
-    def forward(ctx, x):
-        return _copy_channels_last(x)
+    d x needs w, d w needs x (or `patches`, the forward's im2col of x, if it kept
+    them). One pass over slices of the batch, one thread each: a slice's g is
+    turned into (rows, C_out) once (free if it is channels-last) and used by all three.
+    """
+    need_x, need_w, need_b = need
+    n, c_out, ho, wo = g.shape
+    (kh, kw), c = geometry.kernel, weight_shape[1]
+    grad_x = filters = None
+    if need_x:
+        dtype = np.result_type(g.dtype, w.dtype)
+        grad_x = _channels_last(input_shape, dtype, fill=None)
+        filters = np.ascontiguousarray(w.transpose(2, 3, 0, 1), dtype=dtype)  # filters[i, j]: (C_out, C)
 
-    def backward(ctx, grad):
-        return grad
+    def piece(s: slice) -> tuple:
+        rows = _rows_of(g, s)
+        if need_x:
+            _input_grad_into(grad_x[s].transpose(0, 2, 3, 1), rows, filters, geometry, (ho, wo))
+        part_w = part_b = None
+        if need_w:
+            block = im2col(x[s], geometry) if patches is None else patches[s]
+            # colsᵀ @ g, not gᵀ @ cols: the same numbers, but OpenBLAS runs this orientation ~10% faster here
+            part_w = block.reshape(-1, kh * kw * c).T @ rows
+        if need_b:
+            part_b = np.ones(rows.shape[0], dtype=rows.dtype) @ rows  # BLAS's matrix-vector product: 7x np.sum
+        return part_w, part_b
+
+    parts = parallel.run(piece, _batch_chunks(n, (ho, wo), kh * kw * (c + c_out)))
+    grad_w = sum(p[0] for p in parts).reshape(kh, kw, c, c_out).transpose(3, 2, 0, 1).copy() if need_w else None
+    grad_b = sum(p[1] for p in parts) if need_b else None
+    return grad_x, grad_w, grad_b
+
+
+def _input_grad_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, geometry: Geometry,
+                     out_hw: Pair) -> None:
+    """out (m, H, W, C) ← the input gradient of m images whose output gradient is `rows` (m·H_out·W_out, C_out).
+
+    `filters[i, j]` is w[:, :, i, j], (C_out, C). Stride 1 with several input
+    channels takes `_shifted_gemms_into`. Otherwise one GEMM gives every kernel
+    offset's share of every patch gradient, as one contiguous block per offset,
+    and col2im adds each block onto the input, shifted by its offset.
+    """
+    m, h, w_in, c = out.shape
+    (kh, kw), c_out, (ho, wo) = geometry.kernel, rows.shape[1], out_hw
+    if geometry.stride == (1, 1) and c > 1:
+        _shifted_gemms_into(out, rows, filters, geometry, out_hw)
+        return
+    if c == 1:  # one GEMM (kh·kw, C_out) @ gᵀ: per offset it would be a matrix-vector product
+        shares = filters.reshape(kh * kw, c_out) @ rows.T
+    else:  # (kh·kw, rows, C): one GEMM per offset
+        shares = np.matmul(rows, filters.reshape(kh * kw, c_out, c))
+    summed = _add_shifted(shares.reshape(kh, kw, m, ho, wo, c), (m, c, h, w_in), geometry)
+    out[...] = summed.transpose(0, 2, 3, 1)
+
+
+def _shifted_gemms_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, geometry: Geometry,
+                        out_hw: Pair) -> None:
+    """The input gradient for stride 1: one GEMM per kernel offset, added straight into a shifted block.
+
+    Offset (i, j) adds (g row p) @ w_ij onto the input pixel p + (i·dh, j·dw)
+    for every output p. Lay the input out as one flat (pixels, C) matrix with a
+    row stride of `row` pixels, and that pixel is a fixed number of rows further
+    on, i·dh·row + j·dw, for every p at once. So g is laid out on the same grid
+    (zeros where no output exists), and each offset is one GEMM whose result is
+    added into a block of the flat input shifted by that many rows (β = 1 in
+    blas.matmul_into): no patch matrix, no temporaries, no col2im.
+
+        flat input   ┌ gap ┬─ image 0 ─┬ gap ┬─ image 0 ─┬ gap ┬ ... ┬─ image 1 ─┬ ...
+        block (i, j) ══════ starts i·dh·row + j·dw rows further on ═══════════════▶
+
+    Windows that hang over an image's edge write into the gaps between rows
+    and between images, which are thrown away. One gap serves both neighbours,
+    so a gap only needs to be as wide as the padding (wider only if the padding
+    is larger than the kernel's reach): for 3×3 with padding 1 on 14×14 the grid
+    is 15×15 per image, 15% more rows than outputs (16×16 padded images: 31%).
+    """
+    m, h, w_in, c = out.shape
+    (kh, kw), (ph, pw), (dh, dw) = geometry.kernel, geometry.padding, geometry.dilation
+    (ho, wo), c_out = out_hw, rows.shape[1]
+    gap_h, gap_w = max(ph, 2 * ph - (kh - 1) * dh), max(pw, 2 * pw - (kw - 1) * dw)  # ho ≤ h + gap_h, wo ≤ row
+    row, image = w_in + gap_w, (h + gap_h) * (w_in + gap_w)
+    front = ph * row + pw  # input pixel (0, 0) of image 0 sits this many rows into the flat input
+    g_flat = np.empty((m * image, c_out), rows.dtype)
+    g_grid = g_flat.reshape(m, h + gap_h, row, c_out)
+    g_grid[:, :ho, :wo], g_grid[:, :ho, wo:], g_grid[:, ho:] = rows.reshape(m, ho, wo, c_out), 0, 0
+    used = (m - 1) * image + (ho - 1) * row + wo  # g's rows up to its last output; the rest are zeros
+    x_flat = np.empty((front + m * image, c), out.dtype)
+    x_flat[used:] = 0  # the first GEMM (shift 0) overwrites rows [0, used); the others add
+    for i in range(kh):
+        for j in range(kw):
+            shift = i * dh * row + j * dw
+            blas.matmul_into(g_flat[:used], filters[i, j], x_flat[shift:shift + used], accumulate=i + j > 0)
+    out[...] = x_flat[front:front + m * image].reshape(m, h + gap_h, row, c)[:, :h, :w_in]
 
 
 class Conv2dInputGrad(Function):
     """z = the gradient of conv(x, w) with respect to x, for an output gradient g (a transposed convolution).
 
-    Each kernel offset (i, j) contributes g @ w[:, :, i, j] to the input pixels
-    that offset touched. With stride 1 those pixels form one contiguous block
-    of the *padded* input read as a flat (pixels, C) matrix, only shifted by
-    i·W_padded + j rows. So g is laid out on the padded grid too (zeros where
-    no output exists) and each offset is one GEMM that adds straight into its
-    shifted block (blas.matmul_into, β = 1): no patch matrix, no extra pass.
-
-        padded input, flat ─▶ row p + i·Wp + j  +=  (g row p) @ w_ij      for every p
-
-    The rows that wrap past a row's end land in the padding, which is cut off.
-    With a stride (or one input channel, where a GEMM per offset would be a
-    matrix-vector product), the offsets' shares are computed as contiguous
-    blocks and col2im adds them on.
     ⇒ d g = conv(gz, w),  d w = Conv2dWeightGrad(gz, g)   (z is linear in g and in w)
+    `computed` passes z when Conv2d.backward already computed it (an optimisation only).
     """
 
-    def forward(ctx, g, w, geometry, input_shape):
+    def forward(ctx, g, w, geometry, input_shape, computed=None):
         ctx.geometry = geometry
-        n, _, ho, wo = g.shape
-        (kh, kw), (c_out, c) = geometry.kernel, w.shape[:2]
-        rows = _rows(g)
-        pieces = _batch_chunks(n, (ho, wo), kh * kw * (c + c_out))
-        if geometry.stride == (1, 1) and c > 1:
-            return _input_grad_shifted_gemms(rows.reshape(n, ho, wo, c_out), w, geometry, input_shape, pieces)
-        per_sample = ho * wo
-        if c == 1:  # one GEMM (kh·kw, C_out) @ gᵀ: per offset it would be a matrix-vector product
-            filters = w.reshape(c_out, kh * kw).T
-            share = lambda s: filters @ rows[s.start * per_sample:s.stop * per_sample].T  # noqa: E731
-        else:  # (kh·kw, rows, C): one GEMM per offset
-            filters = w.transpose(2, 3, 0, 1).reshape(kh * kw, c_out, c)
-            share = lambda s: np.matmul(rows[s.start * per_sample:s.stop * per_sample], filters)  # noqa: E731
-        out = _channels_last(input_shape, np.result_type(g.dtype, w.dtype), fill=None)
-
-        def piece(s: slice) -> None:
-            per_offset = share(s).reshape(kh, kw, s.stop - s.start, ho, wo, c)
-            out[s] = _add_shifted(per_offset, out[s].shape, geometry)
-
-        parallel.run(piece, pieces)
-        return out
+        if computed is not None:
+            return computed
+        return _gradients(g, geometry, input_shape, w.shape, (True, False, False), w=w)[0]
 
     def backward(ctx, grad):
         g, w = ctx.inputs
@@ -148,55 +205,18 @@ class Conv2dInputGrad(Function):
         return grad_g, grad_w
 
 
-def _input_grad_shifted_gemms(g: np.ndarray, w: np.ndarray, geometry: Geometry, input_shape: tuple,
-                              pieces: list[slice]) -> np.ndarray:
-    """Conv2dInputGrad for stride 1: g (N, H_out, W_out, C_out) → the input gradient, channels-last."""
-    n, c, h, w_in = input_shape
-    (kh, kw), (ph, pw), (dh, dw) = geometry.kernel, geometry.padding, geometry.dilation
-    _, ho, wo, c_out = g.shape
-    hp, wp = h + 2 * ph, w_in + 2 * pw
-    dtype = np.result_type(g.dtype, w.dtype)
-    filters = np.ascontiguousarray(w.transpose(2, 3, 0, 1), dtype=dtype)  # filters[i, j]: (C_out, C)
-    g_padded = np.empty((n, hp, wp, c_out), dtype)  # g where outputs exist, 0 elsewhere
-    out = np.empty((n, hp, wp, c), dtype)
-    last = (kh - 1) * dh * wp + (kw - 1) * dw  # the largest shift; rows past size - last are all zero in g
-
-    def piece(s: slice) -> None:
-        block = g_padded[s]
-        block[:, :ho, :wo], block[:, :ho, wo:], block[:, ho:] = g[s], 0, 0
-        flat_g, flat_out = block.reshape(-1, c_out), out[s].reshape(-1, c)
-        flat_out[...] = 0
-        used = flat_g.shape[0] - last
-        for i in range(kh):
-            for j in range(kw):
-                shift = i * dh * wp + j * dw
-                blas.matmul_into(flat_g[:used], filters[i, j], flat_out[shift:shift + used], accumulate=True)
-
-    parallel.run(piece, pieces)
-    return out[:, ph:ph + h, pw:pw + w_in].transpose(0, 3, 1, 2)
-
-
 class Conv2dWeightGrad(Function):
     """z = the gradient of conv(x, w) with respect to w, for an output gradient g: gᵀ @ patches(x).
 
     ⇒ d x = Conv2dInputGrad(g, gz),  d g = conv(x, gz)   (z is linear in x and in g)
-    `patches` passes those the forward convolution already built (an optimisation
-    only). Each slice of the batch computes its own (kh·kw·C, C_out) product; they are summed.
+    `computed` passes z when Conv2d.backward already computed it (an optimisation only).
     """
 
-    def forward(ctx, x, g, geometry, weight_shape, patches=None):
+    def forward(ctx, x, g, geometry, weight_shape, computed=None):
         ctx.geometry = geometry
-        c_out, c, kh, kw = weight_shape
-        n, _, ho, wo = g.shape
-        rows = _rows(g)
-
-        def piece(s: slice) -> np.ndarray:
-            block = im2col(x[s], geometry) if patches is None else patches[s]
-            # colsᵀ @ g, not gᵀ @ cols: the same numbers, but OpenBLAS runs this orientation ~10% faster here
-            return block.reshape(-1, kh * kw * c).T @ rows[s.start * ho * wo:s.stop * ho * wo]
-
-        total = sum(parallel.run(piece, _batch_chunks(n, (ho, wo), kh * kw * c + c_out)))
-        return total.reshape(kh, kw, c, c_out).transpose(3, 2, 0, 1).copy()
+        if computed is not None:
+            return computed
+        return _gradients(g, geometry, x.shape, weight_shape, (False, True, False), x=x)[1]
 
     def backward(ctx, grad):
         x, g = ctx.inputs
@@ -204,3 +224,20 @@ class Conv2dWeightGrad(Function):
         grad_x = Conv2dInputGrad.apply(g, grad, geometry=ctx.geometry, input_shape=x.shape) if need_x else None
         grad_g = Conv2d.apply(x, grad, geometry=ctx.geometry) if need_g else None
         return grad_x, grad_g
+
+
+class Conv2dBiasGrad(Function):
+    """z = Σ g over N, H, W: the gradient of conv(x, w) + b with respect to b  ⇒  d g = gz broadcast back.
+
+    `computed` passes z when Conv2d.backward already computed it (an optimisation only).
+    """
+
+    def forward(ctx, g, computed=None):
+        ctx.input_shape = g.shape
+        if computed is not None:
+            return computed
+        rows = _rows_of(g, slice(None))
+        return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+    def backward(ctx, grad):
+        return grad.reshape(1, -1, 1, 1).expand(ctx.input_shape)

@@ -17,8 +17,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import parallel
-
 Pair = tuple[int, int]
 
 
@@ -123,15 +121,3 @@ def _is_channels_last(a: np.ndarray) -> bool:
 def _like(a: np.ndarray) -> np.ndarray:
     """An empty array with a's shape, in the same memory layout (NCHW or channels-last)."""
     return _channels_last(a.shape, a.dtype, fill=None) if _is_channels_last(a) else np.empty(a.shape, a.dtype)
-
-
-def _copy_channels_last(a: np.ndarray) -> np.ndarray:
-    """a (N, C, H, W) copied into channels-last memory, the batch split over the threads."""
-    out = _channels_last(a.shape, a.dtype, fill=None)
-    parallel.run(lambda s: np.copyto(out[s], a[s]), parallel.chunks(a.shape[0], a[0].size))
-    return out
-
-
-def _to_channels_last(a: np.ndarray) -> np.ndarray:
-    """a itself if its memory is already channels-last (always so with one channel), else a channels-last copy."""
-    return a if _is_channels_last(a) or a.shape[1] == 1 else _copy_channels_last(a)
