@@ -118,6 +118,7 @@ def _is_channels_last(a: np.ndarray) -> bool:
     return a.ndim == 4 and a.strides[1] < a.strides[3]
 
 
-def _like(a: np.ndarray) -> np.ndarray:
-    """An empty array with a's shape, in the same memory layout (NCHW or channels-last)."""
-    return _channels_last(a.shape, a.dtype, fill=None) if _is_channels_last(a) else np.empty(a.shape, a.dtype)
+def _like(a: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """An empty array with a's shape, in the same memory layout (NCHW or channels-last), of a's dtype or `dtype`."""
+    dtype = a.dtype if dtype is None else np.dtype(dtype)
+    return _channels_last(a.shape, dtype, fill=None) if _is_channels_last(a) else np.empty(a.shape, dtype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
 from .autograd import Function
 from .im2col import Pair, _channels_last, _is_channels_last, _like
 
@@ -17,6 +18,15 @@ def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair) -> list[np.ndarray]
     """The kh·kw strided views x[:, :, i::kh, j::kw], one per offset in the window (no copy)."""
     (kh, kw), (ho, wo) = kernel, out_hw
     return [x[:, :, i:i + kh * ho:kh, j:j + kw * wo:kw] for i in range(kh) for j in range(kw)]
+
+
+def _batch_chunks(shape: tuple) -> list[slice]:
+    """The split of a pooling primitive's batch over the threads (parallel.py)."""
+    return parallel.chunks(shape[0], int(np.prod(shape[1:])))
+
+
+def _part(scale: float | np.ndarray, s: slice) -> float | np.ndarray:
+    return scale[s] if isinstance(scale, np.ndarray) and scale.ndim else scale
 
 
 class WindowSum(Function):
@@ -32,17 +42,21 @@ class WindowSum(Function):
         ctx.kernel, ctx.weights, ctx.input_shape = kernel, weights, x.shape
         masks, scale = weights
         ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
-        views = _window_views(x, kernel, (ho, wo))
-        out = _like(views[0])
-        if masks is None:
-            np.add(views[0], views[1], out=out) if len(views) > 1 else np.copyto(out, views[0])
-            for view in views[2:]:
-                out += view
-        else:
-            np.multiply(views[0], masks[0], out=out)
-            for view, mask in zip(views[1:], masks[1:]):
-                out += view * mask
-        out *= scale
+        out = _like(_window_views(x, kernel, (ho, wo))[0])
+
+        def piece(s: slice) -> None:
+            views, part = _window_views(x[s], kernel, (ho, wo)), out[s]
+            if masks is None:
+                np.add(views[0], views[1], out=part) if len(views) > 1 else np.copyto(part, views[0])
+                for view in views[2:]:
+                    part += view
+            else:
+                np.multiply(views[0], masks[0][s], out=part)
+                for view, mask in zip(views[1:], masks[1:]):
+                    part += view * mask[s]
+            part *= _part(scale, s)
+
+        parallel.run(piece, _batch_chunks(x.shape))
         return out
 
     def backward(ctx, grad):
@@ -64,14 +78,17 @@ class WindowScatter(Function):
         fill = None if covered else 0.0
         out = (_channels_last(input_shape, grad.dtype, fill) if channels_last else
                np.empty(input_shape, grad.dtype) if covered else np.zeros(input_shape, grad.dtype))
-        views = _window_views(out, kernel, grad.shape[2:])
         scaled = _channels_last(grad.shape, grad.dtype, fill=None) if channels_last else np.empty_like(grad)
-        np.multiply(grad, scale, out=scaled)  # one pass that also puts g in the output's layout
-        for k, view in enumerate(views):
-            if masks is None:
-                view[...] = scaled
-            else:
-                np.multiply(scaled, masks[k], out=view)
+
+        def piece(s: slice) -> None:
+            np.multiply(grad[s], _part(scale, s), out=scaled[s])  # one pass that also puts g in out's layout
+            for k, view in enumerate(_window_views(out[s], kernel, grad.shape[2:])):
+                if masks is None:
+                    view[...] = scaled[s]
+                else:
+                    np.multiply(scaled[s], masks[k][s], out=view)
+
+        parallel.run(piece, _batch_chunks(input_shape))
         return out
 
     def backward(ctx, grad):
@@ -89,20 +106,32 @@ class MaxPool(Function):
     def forward(ctx, x, kernel):
         ctx.kernel = kernel
         ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
-        views = _window_views(x, kernel, (ho, wo))
-        out = _like(views[0])
-        np.maximum(views[0], views[1], out=out) if len(views) > 1 else np.copyto(out, views[0])
-        for view in views[2:]:
-            np.maximum(out, view, out=out)
+        out = _like(_window_views(x, kernel, (ho, wo))[0])
+
+        def piece(s: slice) -> None:
+            views, part = _window_views(x[s], kernel, (ho, wo)), out[s]
+            np.maximum(views[0], views[1], out=part) if len(views) > 1 else np.copyto(part, views[0])
+            for view in views[2:]:
+                np.maximum(part, view, out=part)
+
+        parallel.run(piece, _batch_chunks(x.shape))
         ctx.save_for_backward(out)
         return out
 
     def backward(ctx, grad):
         x = ctx.inputs[0].data
         (out,) = ctx.saved_tensors
-        masks = tuple(view == out for view in _window_views(x, ctx.kernel, out.shape[2:]))
-        count = masks[0].astype(x.dtype)
-        for mask in masks[1:]:
-            count += mask
-        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=(masks, np.reciprocal(count, out=count)),
-                                   input_shape=x.shape, channels_last=_is_channels_last(x))
+        masks = tuple(_like(out, bool) for _ in range(ctx.kernel[0] * ctx.kernel[1]))
+        count = _like(out)
+
+        def piece(s: slice) -> None:
+            for view, mask in zip(_window_views(x[s], ctx.kernel, out.shape[2:]), masks):
+                np.equal(view, out[s], out=mask[s])
+            np.copyto(count[s], masks[0][s])
+            for mask in masks[1:]:
+                count[s] += mask[s]
+            np.reciprocal(count[s], out=count[s])
+
+        parallel.run(piece, _batch_chunks(x.shape))
+        return WindowScatter.apply(grad, kernel=ctx.kernel, weights=(masks, count), input_shape=x.shape,
+                                   channels_last=_is_channels_last(x))
