@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import THREADS, median_ms, report, torch_or_none
+from common import THREADS, median_ms, paired_ms, report, torch_or_none
 
 from tinygrad_cnn import Tensor, blas, parallel
 
@@ -50,11 +50,7 @@ def conv_case(shape: tuple, torch, channels_last: bool = False):
         x.grad = wt.grad = b.grad = None
         x.conv2d(wt, b, padding=1).backward(ones)
 
-    ours_ms = median_ms(ours)
-    flops = 3 * 2 * n * h * w * c_out * c * 9
-    gemm_ms = _gemm_ms(n * h * w, c * 9, c_out)
-    extra = f"{flops / ours_ms / 1e6:6.1f} GFLOP/s, GEMMs {100 * gemm_ms / ours_ms:3.0f}% of the time"
-    theirs_ms = None
+    theirs = None
     if torch:  # PyTorch gets contiguous NCHW, its native layout, in both cases
         tx, tw, tb = (torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x_np, w_np, b_np))
         t_ones = torch.ones(n, c_out, h, w)
@@ -63,7 +59,10 @@ def conv_case(shape: tuple, torch, channels_last: bool = False):
             tx.grad = tw.grad = tb.grad = None
             torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(t_ones)
 
-        theirs_ms = median_ms(theirs)
+    ours_ms, theirs_ms = paired_ms(ours, theirs)
+    flops = 3 * 2 * n * h * w * c_out * c * 9
+    gemm_ms = _gemm_ms(n * h * w, c * 9, c_out)
+    extra = f"{flops / ours_ms / 1e6:6.1f} GFLOP/s, GEMMs {100 * gemm_ms / ours_ms:3.0f}% of the time"
     return ours_ms, theirs_ms, extra
 
 
@@ -92,8 +91,7 @@ def pool_case(torch, channels_last: bool):
         x.grad = None
         x.max_pool2d(2).backward(ones)
 
-    ours_ms = median_ms(ours)
-    theirs_ms = None
+    theirs = None
     if torch:
         tx = torch.tensor(np.ascontiguousarray(data), requires_grad=True)
         if channels_last:
@@ -104,13 +102,12 @@ def pool_case(torch, channels_last: bool):
             tx.grad = None
             torch.nn.functional.max_pool2d(tx, 2).backward(t_ones)
 
-        theirs_ms = median_ms(theirs)
-    return ours_ms, theirs_ms, ""
+    return (*paired_ms(ours, theirs), "")
 
 
 def main() -> None:
     torch = torch_or_none()
-    print(f"float32, {THREADS} threads, forward + backward, median of 15")
+    print(f"float32, {THREADS} threads, forward + backward, median of 5 alternating rounds of 7 runs per side")
     for name, shape in CONVS.items():
         report(name + " NCHW", *conv_case(shape, torch))
         report(name + " channels-last", *conv_case(shape, torch, channels_last=True))

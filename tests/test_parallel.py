@@ -149,3 +149,26 @@ def test_without_blas_calls_everything_falls_back_to_numpy():
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(("ufunc", "operands"), [
+    (np.maximum, (np.arange(-6.0, 6.0, dtype=np.float32).reshape(3, 4), 0)),      # a Python scalar stays weak
+    (np.greater, (np.arange(12.0).reshape(3, 2, 2), 5.5)),                        # a boolean result
+    (np.multiply, (np.ones((4, 3), np.float32), (np.arange(4) % 2 == 0)[:, None])),  # float32 · bool mask
+    (np.add, (np.arange(24.0).reshape(2, 3, 4), np.arange(4.0))),                 # broadcast along the split
+    (np.add, (np.arange(3.0).reshape(1, 3), np.arange(12.0).reshape(4, 3))),      # the full operand second
+    (np.multiply, (np.float64(2.0), np.arange(5, dtype=np.float32))),             # a numpy scalar
+])
+def test_elementwise_matches_the_ufunc(ufunc, operands):
+    expected = ufunc(*operands)
+    result = parallel.elementwise(ufunc, *operands)
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_elementwise_keeps_the_memory_layout():
+    nhwc = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 4, 5, 3)
+    channels_last = nhwc.transpose(0, 3, 1, 2)
+    result = parallel.elementwise(np.maximum, channels_last, 7)
+    np.testing.assert_array_equal(result, np.maximum(channels_last, 7))
+    assert result.strides == channels_last.strides

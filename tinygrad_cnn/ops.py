@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import parallel
 from .autograd import Function
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Mul(Function):
     """y = a · b  ⇒  da = g · b, db = g · a"""
 
     def forward(ctx, a, b):
-        return a * b
+        return parallel.elementwise(np.multiply, a, b)
 
     def backward(ctx, grad):
         a, b = ctx.inputs
@@ -169,10 +170,10 @@ class Relu(Function):
     """y = max(a, 0)  ⇒  da = g · [a > 0]   (the mask is a constant: relu'' = 0)"""
 
     def forward(ctx, a):
-        return np.maximum(a, 0)
+        return parallel.elementwise(np.maximum, a, 0)
 
     def backward(ctx, grad):
-        return grad * (ctx.inputs[0].data > 0)
+        return grad * parallel.elementwise(np.greater, ctx.inputs[0].data, 0)
 
 
 class Sigmoid(Function):
