@@ -159,14 +159,16 @@ def test_without_blas_calls_everything_falls_back_to_numpy():
     (np.add, (np.arange(3.0).reshape(1, 3), np.arange(12.0).reshape(4, 3))),      # the full operand second
     (np.multiply, (np.float64(2.0), np.arange(5, dtype=np.float32))),             # a numpy scalar
 ])
-def test_elementwise_matches_the_ufunc(ufunc, operands):
+def test_elementwise_matches_the_ufunc(monkeypatch, ufunc, operands):
+    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_SIZE", 2)
     expected = ufunc(*operands)
     result = parallel.elementwise(ufunc, *operands)
     assert result.dtype == expected.dtype and result.shape == expected.shape
     np.testing.assert_array_equal(result, expected)
 
 
-def test_elementwise_keeps_the_memory_layout():
+def test_elementwise_keeps_the_memory_layout(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_SIZE", 2)
     nhwc = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 4, 5, 3)
     channels_last = nhwc.transpose(0, 3, 1, 2)
     result = parallel.elementwise(np.maximum, channels_last, 7)

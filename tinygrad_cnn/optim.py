@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
 
+from . import parallel
 from .autograd import enable_grad
 from .tensor import Tensor
 
@@ -265,44 +267,54 @@ class Adam(Optimizer):
             raise ValueError(f"{self._name}: invalid betas {betas} in group {index} (two numbers in [0, 1))")
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, decoupled = group["weight_decay"], group["decoupled_weight_decay"]
         for x, g, state in self._grads(group):
-            f = x.dtype.type
             if not state:
                 state.update(step=0, exp_avg=np.zeros_like(x), exp_avg_sq=np.zeros_like(x))
             state["step"] += 1
-            step, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-            d = g
-            if weight_decay != 0:
-                if decoupled:
-                    x *= f(1 - lr * weight_decay)
-                else:
-                    d = self._tmp(x, 0)
-                    np.multiply(x, f(weight_decay), out=d)
-                    d += g
-            # m.lerp_(d, w) with w = 1 − β₁, in PyTorch's two forms (the second is exact at w = 1)
-            w = f(1 - beta1)
-            u = self._tmp(x, 1)
-            np.subtract(d, m, out=u)
-            if w < 0.5:
-                u *= w
-                m += u
+            m, v, work = state["exp_avg"], state["exp_avg_sq"], (self._tmp(x, 0), self._tmp(x, 1))
+
+            def update(rows: slice | EllipsisType, x=x, g=g, m=m, v=v, work=work, step=state["step"]) -> None:
+                self._update(group, step, x[rows], g[rows], m[rows], v[rows], work[0][rows], work[1][rows])
+
+            # a big weight's rows are split over the threads: the same update on each block (parallel.py)
+            parallel.run(update, parallel.chunks(len(x), 12 * x[0].size) if x.ndim else [Ellipsis])
+
+    @staticmethod
+    def _update(group: dict[str, Any], step: int, x: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
+                d_work: np.ndarray, u: np.ndarray) -> None:
+        """One Adam step for one block of a parameter, in place, with two work arrays of its shape."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        weight_decay, decoupled = group["weight_decay"], group["decoupled_weight_decay"]
+        f = x.dtype.type
+        d = g
+        if weight_decay != 0:
+            if decoupled:
+                x *= f(1 - lr * weight_decay)
             else:
-                u *= f(1) - w
-                np.subtract(d, u, out=m)
-            v *= f(beta2)
-            np.multiply(d, f(1 - beta2), out=u)
-            u *= d
-            v += u
-            step_size = lr / (1 - beta1**step)
-            np.sqrt(v, out=u)
-            u /= f((1 - beta2**step) ** 0.5)
-            u += f(eps)
-            t = self._tmp(x, 0)  # d is no longer needed
-            np.multiply(m, f(-step_size), out=t)
-            t /= u
-            x += t
+                d = d_work
+                np.multiply(x, f(weight_decay), out=d)
+                d += g
+        # m.lerp_(d, w) with w = 1 − β₁, in PyTorch's two forms (the second is exact at w = 1)
+        w = f(1 - beta1)
+        np.subtract(d, m, out=u)
+        if w < 0.5:
+            u *= w
+            m += u
+        else:
+            u *= f(1) - w
+            np.subtract(d, u, out=m)
+        v *= f(beta2)
+        np.multiply(d, f(1 - beta2), out=u)
+        u *= d
+        v += u
+        step_size = lr / (1 - beta1**step)
+        np.sqrt(v, out=u)
+        u /= f((1 - beta2**step) ** 0.5)
+        u += f(eps)
+        t = d_work  # d is no longer needed
+        np.multiply(m, f(-step_size), out=t)
+        t /= u
+        x += t
 
 
 class AdamW(Adam):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..autograd import Function
 from ..tensor import Tensor, default_generator
 
@@ -60,7 +61,7 @@ class LinearFunction(Function):
     """
 
     def forward(ctx, x, weight, bias=None):
-        out = x @ weight.T
+        out = parallel.matmul(x, weight.T)
         if bias is not None:
             out += bias
         return out
