@@ -9,7 +9,9 @@ channels-last arrays (what our layers hand each other; docs/im2col.md):
   conv2: (64, 32, 14, 14) → 64 channels, 3×3, padding 1  (where the work is)
   pool:  max_pool2d 2×2 on (64, 32, 28, 28)
 For the convolutions it also prints the GFLOP/s reached (3 GEMM-sized passes:
-forward, input gradient, weight gradient) and the share of time spent in the GEMMs.
+forward, input gradient, weight gradient), to compare with the square-GEMM
+ceiling printed first, and the share of the time the same three GEMMs take
+on their own.
 """
 
 from __future__ import annotations
@@ -105,9 +107,20 @@ def pool_case(torch, channels_last: bool):
     return (*paired_ms(ours, theirs), "")
 
 
+def _peak_gflops() -> float:
+    """This CPU's float32 speed on a square 2048² GEMM, OpenBLAS on THREADS threads: the ceiling to compare with."""
+    a = np.random.default_rng(2).standard_normal((2048, 2048)).astype(np.float32)
+    blas.set_threads(THREADS)
+    try:
+        return 2 * 2048**3 / median_ms(lambda: a @ a, repeats=5) / 1e6
+    finally:
+        blas.set_threads(1 if parallel.threads() > 1 else THREADS)
+
+
 def main() -> None:
     torch = torch_or_none()
     print(f"float32, {THREADS} threads, forward + backward, median of 5 alternating rounds of 7 runs per side")
+    print(f"this CPU's float32 ceiling: a 2048x2048 GEMM runs at {_peak_gflops():.0f} GFLOP/s on {THREADS} threads")
     for name, shape in CONVS.items():
         report(name + " NCHW", *conv_case(shape, torch))
         report(name + " channels-last", *conv_case(shape, torch, channels_last=True))

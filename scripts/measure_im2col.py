@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tinygrad_cnn.bench import median_seconds  # noqa: E402  (after the sys.path line)
+from tinygrad_cnn.blas import matmul_into  # noqa: E402
 from tinygrad_cnn.conv import Geometry, col2im, im2col  # noqa: E402
+from tinygrad_cnn.conv_fused import _shifted_gemms_into  # noqa: E402
 
 N, C, H, W, C_OUT, K = 64, 32, 14, 14, 64, 3
 GEOMETRY = Geometry((K, K), (1, 1), (1, 1), (1, 1))
@@ -125,12 +127,13 @@ def measure_gemms(rng: np.random.Generator) -> None:
 
 # ------------------------------------------------------------------ 3. the input gradient, three ways
 def measure_input_grad(rng: np.random.Generator) -> None:
-    print("3. input gradient of layer 2 (a transposed convolution), three ways, single-threaded")
+    print("3. input gradient of layer 2 (a transposed convolution), five ways, single-threaded")
     w = (rng.standard_normal((C_OUT, C, K, K)) * 0.1).astype(np.float32)
     g = channels_last(rng.standard_normal((N, C_OUT, H, W)).astype(np.float32))
     g_rows = g.transpose(0, 2, 3, 1).reshape(-1, C_OUT)  # free: g is channels-last
     w_rows = w.transpose(0, 2, 3, 1).reshape(C_OUT, -1)  # (C_out, kh·kw·C), im2col's order
     w_offsets = [np.ascontiguousarray(w[:, :, i, j]) for i in range(K) for j in range(K)]  # kh·kw × (C_out, C)
+    w_by_offset = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # [i, j]: (C_out, C)
     w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0)).reshape(C, -1)  # (C, kh·kw·C_out)
 
     def gemm_then_col2im():
@@ -144,6 +147,22 @@ def measure_input_grad(rng: np.random.Generator) -> None:
             out[:, i:i + H, j:j + W] += (g_rows @ w_ij).reshape(N, H, W, C)
         return out[:, 1:1 + H, 1:1 + W].transpose(0, 3, 1, 2)
 
+    def shifted_gemms_accumulating(gap: int):
+        """The same nine GEMMs, each adding (β = 1) into a block of the flat input shifted by i·row + j rows."""
+        if gap == 1:  # images and rows share their padding: what conv_fused.Conv2dInputGrad does
+            out = np.empty((N, H, W, C), np.float32)
+            _shifted_gemms_into(out, g_rows, w_by_offset, GEOMETRY, (H, W))
+            return out.transpose(0, 3, 1, 2)
+        hp, wp = H + 2, W + 2  # every image padded on its own: a 16×16 grid
+        g_grid = np.zeros((N, hp, wp, C_OUT), np.float32)
+        g_grid[:, :H, :W] = g.transpose(0, 2, 3, 1)
+        flat_g, flat_x = g_grid.reshape(-1, C_OUT), np.zeros((N * hp * wp, C), np.float32)
+        used = flat_g.shape[0] - (2 * wp + 2)
+        for index, w_ij in enumerate(w_offsets):
+            shift = (index // K) * wp + index % K
+            matmul_into(flat_g[:used], w_ij, flat_x[shift:shift + used], accumulate=True)
+        return flat_x.reshape(N, hp, wp, C)[:, 1:1 + H, 1:1 + W].transpose(0, 3, 1, 2)
+
     def conv_of_padded_grad():
         padded = np.zeros((N, H + 2, W + 2, C_OUT), np.float32)  # pad by kh − 1 − padding = 1
         padded[:, 1:1 + H, 1:1 + W] = g.transpose(0, 2, 3, 1)
@@ -153,7 +172,10 @@ def measure_input_grad(rng: np.random.Generator) -> None:
     results = []
     for name, fn in (("one GEMM g @ W (12544×64)(64×288), then col2im", gemm_then_col2im),
                      ("kh·kw = 9 GEMMs (12544×64)(64×32), each added into a shifted slice", shifted_gemms),
-                     ("pad g, im2col it, one GEMM with the flipped kernel", conv_of_padded_grad)):
+                     ("pad g, im2col it, one GEMM with the flipped kernel", conv_of_padded_grad),
+                     ("9 GEMMs adding (β = 1) into a flat 16×16-per-image grid", lambda: shifted_gemms_accumulating(2)),
+                     ("the same on a 15×15 grid, padding shared (Conv2dInputGrad)",
+                      lambda: shifted_gemms_accumulating(1))):
         show(name, median_ms(fn))
         results.append(fn())
     assert all(np.allclose(results[0], r, atol=1e-4) for r in results[1:])
@@ -221,7 +243,9 @@ def measure_malloc() -> None:
     print("6. nine live 1.6 MB GEMM outputs (12544×9)(9×32), allocated and freed per step (subprocesses)")
     for threads in ("1", str(os.cpu_count())):
         for keep in ("1", ""):
-            env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "TINYGRAD_CNN_KEEP_MALLOC": keep}
+            # TINYGRAD_CNN_THREADS=1: the package leaves BLAS's thread count as OPENBLAS_NUM_THREADS says
+            env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "TINYGRAD_CNN_KEEP_MALLOC": keep,
+                   "TINYGRAD_CNN_THREADS": "1"}
             out = subprocess.run([sys.executable, "-c", MALLOC_CHILD, str(ROOT)], env=env, capture_output=True,
                                  text=True, check=True).stdout.split()
             setting = "tuned thresholds (memory.py)" if out[0] == "True" else "default glibc malloc"

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from tinygrad_cnn import Tensor, nn, no_grad
+from tinygrad_cnn import Tensor, gradcheck, nn, no_grad
 from tinygrad_cnn.nn import functional as F
 from tinygrad_cnn.nn import init
 
@@ -287,3 +287,34 @@ def test_full_model_training_steps_match_torch(torch):
     expected = theirs.state_dict()
     for k, v in ours.state_dict().items():
         np.testing.assert_allclose(v, expected[k].numpy(), atol=1e-5, rtol=1e-4, err_msg=k)
+
+
+# ============================================================================ LocallyConnected2d
+def locally_connected_by_loops(x: np.ndarray, layer: nn.LocallyConnected2d) -> np.ndarray:
+    """The definition: at each output position, its own filter over its own window of the padded input."""
+    (ph, pw), (sh, sw), (kh, kw) = layer.padding, layer.stride, layer.kernel_size
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    weight, out_h, out_w = layer.weight.numpy(), *layer.output_size
+    out = np.zeros((x.shape[0], layer.out_channels, out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = padded[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            out[:, :, i, j] = np.einsum("nchw,ochw->no", window, weight[i, j])
+    return out if layer.bias is None else out + layer.bias.numpy()
+
+
+@pytest.mark.parametrize(("kwargs", "bias"), [
+    (dict(kernel_size=3), True),
+    (dict(kernel_size=(2, 3), stride=2, padding=1), True),
+    (dict(kernel_size=1, stride=(1, 2)), False),
+])
+def test_locally_connected_matches_its_definition_and_gradcheck(kwargs, bias):
+    Tensor.manual_seed(0)
+    layer = nn.LocallyConnected2d(2, 3, input_size=(5, 6), bias=bias, **kwargs)
+    params = [p for p in (layer.weight, layer.bias) if p is not None]
+    for p in params:
+        p.data = p.data.astype(np.float64)  # gradcheck wants float64, and perturbs these arrays in place
+    x = Tensor(np.random.default_rng(0).standard_normal((3, 2, 5, 6)), requires_grad=True)
+    np.testing.assert_allclose(layer(x).numpy(), locally_connected_by_loops(x.numpy(), layer), rtol=1e-12,
+                               atol=1e-12)
+    assert gradcheck(lambda x_, *_: layer(x_), [x, *params])

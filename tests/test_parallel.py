@@ -174,3 +174,13 @@ def test_elementwise_keeps_the_memory_layout(monkeypatch):
     result = parallel.elementwise(np.maximum, channels_last, 7)
     np.testing.assert_array_equal(result, np.maximum(channels_last, 7))
     assert result.strides == channels_last.strides
+
+
+def test_run_inside_a_piece_does_not_wait_for_itself(threads):
+    threads(2)
+    pieces = parallel.chunks(4)
+
+    def outer(s):
+        return sum(parallel.run(lambda t: t.stop - t.start, parallel.chunks(6)))
+
+    assert parallel.run(outer, pieces) == [6] * len(pieces)

@@ -36,7 +36,8 @@ def _find_openblas() -> ctypes.CDLL | None:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
     except OSError:
         return None
-    for path in sorted(paths):
+    # numpy's own copy first: scipy, if imported, may have mapped an OpenBLAS of its own
+    for path in sorted(paths, key=lambda path: ("numpy" not in path, path)):
         try:
             return ctypes.CDLL(path)
         except OSError:

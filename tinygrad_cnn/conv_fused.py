@@ -1,11 +1,12 @@
-"""Convolution as three fused primitives, each the others' backward: what `conv2d` runs.
+"""Convolution as fused primitives, each one's backward made of the others: what `conv2d` runs.
 
-`Conv2d` (forward), `Conv2dInputGrad` (the transposed convolution) and
-`Conv2dWeightGrad` are each one primitive with numpy inside, and the backward
-of each is made of the other two and itself, so second derivatives work with
-no extra code. conv.py's `conv2d_reference` builds the same function from
-`Unfold` and `matmul`; the tests check one against the other. Every primitive
-splits its batch over the threads (parallel.py).
+`Conv2d` (forward), `Conv2dInputGrad` (the transposed convolution),
+`Conv2dWeightGrad` and `Conv2dBiasGrad` are each one primitive with numpy
+inside; the backward of each is made of these primitives, so second
+derivatives work with no extra code. conv.py's `conv2d_reference` builds the
+same function from `Unfold` and `matmul`; the tests check one against the
+other. Every primitive splits its batch over the threads (parallel.py), and
+`Conv2d.backward` computes all three gradients in one pass (`_gradients`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ import numpy as np
 
 from . import blas, parallel
 from .autograd import Function
-from .im2col import (
-    Geometry,
-    Pair,
-    _add_shifted,
-    _channels_last,
-    im2col,
-)
+from .im2col import Geometry, Pair, _add_shifted, _channels_last, im2col
 
 
 def _rows_of(g: np.ndarray, images: slice) -> np.ndarray:
@@ -156,8 +151,8 @@ def _shifted_gemms_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, 
     added into a block of the flat input shifted by that many rows (β = 1 in
     blas.matmul_into): no patch matrix, no temporaries, no col2im.
 
-        flat input   ┌ gap ┬─ image 0 ─┬ gap ┬─ image 0 ─┬ gap ┬ ... ┬─ image 1 ─┬ ...
-        block (i, j) ══════ starts i·dh·row + j·dw rows further on ═══════════════▶
+        flat g (rows × C_out) ── @ filters[i, j] ──▶ += rows [shift, shift + used) of the flat input,
+                                                         shift = i·dh·row + j·dw
 
     Windows that hang over an image's edge write into the gaps between rows
     and between images, which are thrown away. One gap serves both neighbours,

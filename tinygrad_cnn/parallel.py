@@ -19,14 +19,17 @@ single-threaded: a primitive is still a function of its inputs.
 
 How many threads: ``TINYGRAD_CNN_THREADS`` if set, else ``OPENBLAS_NUM_THREADS``
 or ``OMP_NUM_THREADS`` (a user who limited BLAS meant it), else the cores this
-process may run on. Where BLAS cannot be told (blas.py), there is one thread and
-BLAS keeps its own threading. ``set_threads(n)`` changes it at run time.
+process may run on. With one thread nothing is split and BLAS threads itself,
+as numpy does on its own (``TINYGRAD_CNN_THREADS=1``); ``OPENBLAS_NUM_THREADS=1``
+makes everything single-threaded. Where BLAS cannot be told (blas.py), there is
+one thread. ``set_threads(n)`` changes the count at run time.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -39,12 +42,15 @@ T = TypeVar("T")
 
 MIN_PIECE_COST = 1 << 18
 MIN_ELEMENTWISE_SIZE = 1 << 19
+_PREFIX = "tinygrad_cnn-pool"
 _pool: ThreadPoolExecutor | None = None
 _threads = 1
 
 
-def _default_threads() -> int:
-    for name in ("TINYGRAD_CNN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+def _default_threads(names: tuple[str, ...] = ("TINYGRAD_CNN_THREADS", "OPENBLAS_NUM_THREADS",
+                                                "OMP_NUM_THREADS")) -> int:
+    """The first of these environment variables that holds a positive count, else the usable cores."""
+    for name in names:
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
@@ -72,9 +78,9 @@ def set_threads(count: int) -> int:
     _threads = count
     if count > 1:
         blas.set_threads(1)
-        _pool = ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix="tinygrad_cnn")
-    else:
-        blas.set_threads(_default_threads())
+        _pool = ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix=_PREFIX)
+    else:  # what numpy would do on its own: BLAS as its environment says, else one thread per core
+        blas.set_threads(_default_threads(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")))
     return count
 
 
@@ -95,8 +101,10 @@ def run(work: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
     """[work(piece) for piece in pieces], the first in this thread and the others on the pool, at once.
 
     Every call's result is waited for, so an exception in any piece is raised here.
+    Called from inside a piece on a pool thread, it runs its pieces in that thread
+    (waiting there for the pool could wait for itself).
     """
-    if len(pieces) == 1 or _pool is None:
+    if len(pieces) == 1 or _pool is None or threading.current_thread().name.startswith(_PREFIX):
         return [work(piece) for piece in pieces]
     futures = [_pool.submit(work, piece) for piece in pieces[1:]]
     try:
@@ -136,19 +144,24 @@ def elementwise(ufunc: np.ufunc, *operands: np.ndarray | float) -> np.ndarray:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b as numpy computes it; a 2-D product big enough to be worth it is split by rows of a.
+    """a @ b as numpy computes it, split over the threads when the work is worth it.
 
-    Each thread multiplies its block of rows by all of b (BLAS itself runs
-    single-threaded, see above). A multiply-add counts as 1/32 of an element in
-    the cost, as in `chunks`.
+    A 2-D product is split by rows of a: each thread multiplies its block of
+    rows by all of b. A batch of products (a and b with the same leading axis,
+    as `LocallyConnected2d` runs one per output position) is split along that
+    axis. BLAS itself runs single-threaded (see above). A multiply-add counts as
+    1/32 of an element in the cost, as in `chunks`.
     """
-    if _pool is None or a.ndim != 2 or b.ndim != 2:
+    if _pool is None or a.ndim < 2 or a.ndim != b.ndim or (a.ndim > 2 and a.shape[0] != b.shape[0]):
         return np.matmul(a, b)
-    pieces = chunks(a.shape[0], a.shape[1] * b.shape[1] // 32)
+    batched = a.ndim > 2
+    per_item = int(np.prod(a.shape[1:])) * b.shape[-1]  # multiply-adds per row of a, or per product
+    pieces = chunks(a.shape[0], per_item // 32)
     if len(pieces) == 1:
         return np.matmul(a, b)
-    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
-    run(lambda s: np.matmul(a[s], b, out=out[s]), pieces)
+    shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
+    out = np.empty(shape, np.result_type(a.dtype, b.dtype))
+    run(lambda s: np.matmul(a[s], b[s] if batched else b, out=out[s]), pieces)
     return out
 
 
