@@ -318,3 +318,59 @@ def test_locally_connected_matches_its_definition_and_gradcheck(kwargs, bias):
     np.testing.assert_allclose(layer(x).numpy(), locally_connected_by_loops(x.numpy(), layer), rtol=1e-12,
                                atol=1e-12)
     assert gradcheck(lambda x_, *_: layer(x_), [x, *params])
+
+
+# ============================================================================ BatchNorm's fused primitive
+BN_CASES = [  # (class, input shape, channels-last memory, kwargs)
+    ("BatchNorm1d", (6, 3), False, {}),
+    ("BatchNorm1d", (4, 3, 5), False, {}),
+    ("BatchNorm2d", (3, 2, 4, 5), False, {}),
+    ("BatchNorm2d", (3, 2, 4, 5), True, {}),
+    ("BatchNorm2d", (2, 3, 3, 3), True, dict(affine=False)),
+    ("BatchNorm1d", (5, 4), False, dict(bias=False)),
+]
+
+
+def _bn_case(cls, shape, channels_last, kwargs, dtype=np.float64):
+    Tensor.manual_seed(0)
+    layer = getattr(nn, cls)(shape[1], **kwargs)
+    params = list(layer.parameters())
+    rng = np.random.default_rng(1)
+    for p in params:
+        p.data = (rng.uniform(0.5, 1.5, p.shape) if p is layer.weight else rng.uniform(-1, 1, p.shape)).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype) * 2 + 1
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return layer, params, Tensor(x, requires_grad=True)
+
+
+@pytest.mark.parametrize("case", BN_CASES)
+def test_batchnorm_training_gradcheck_and_gradgradcheck(case):
+    from tinygrad_cnn import gradgradcheck
+
+    layer, params, x = _bn_case(*case)
+    assert gradcheck(lambda x_, *_: layer(x_), [x, *params])
+    assert gradgradcheck(lambda x_, *_: layer(x_), [x, *params])  # the recorded backward: the composite's
+
+
+@pytest.mark.parametrize("case", BN_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_primitive_matches_the_composite(case, dtype):
+    from tinygrad_cnn.nn.normalization import batch_norm_reference
+
+    layer, params, x = _bn_case(*case, dtype=dtype)
+    upstream = np.random.default_rng(2).standard_normal(x.shape).astype(dtype)
+    weight = layer.weight if layer.weight is not None else Tensor(np.ones(x.shape[1], dtype))
+    bias = layer.bias if layer.bias is not None else Tensor(np.zeros(x.shape[1], dtype))
+    results = []
+    for fn in (lambda: layer(x), lambda: batch_norm_reference(x, weight, bias, layer.eps)):
+        for t in (x, *params):
+            t.grad = None
+        out = fn()
+        out.backward(upstream)
+        assert out.dtype == dtype
+        assert out.data.strides == x.data.strides or not case[2]  # channels-last in, channels-last out
+        results.append([out.data] + [t.grad.data for t in (x, *params)])
+    tolerance = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for fused, composite in zip(*results):
+        np.testing.assert_allclose(fused, composite, **tolerance)
