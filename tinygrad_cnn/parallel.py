@@ -123,10 +123,18 @@ def elementwise(ufunc: np.ufunc, *operands: np.ndarray | float) -> np.ndarray:
     all broadcast, skip the split: these passes are limited by memory bandwidth,
     which one core nearly saturates, so only big arrays gain (~10-25%).
     """
+    if _pool is not None:
+        for op in operands:  # a plain loop: most calls are small arrays and must stay as cheap as ufunc(*operands)
+            if type(op) is np.ndarray and op.size >= MIN_ELEMENTWISE_SIZE:
+                return _split_elementwise(ufunc, operands)
+    return ufunc(*operands)
+
+
+def _split_elementwise(ufunc: np.ufunc, operands: tuple) -> np.ndarray:
     arrays = [op for op in operands if isinstance(op, np.ndarray)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     full = next((a for a in arrays if a.shape == shape), None)
-    if _pool is None or full is None or full.ndim == 0 or full.size < MIN_ELEMENTWISE_SIZE:
+    if full is None or full.ndim == 0:
         return ufunc(*operands)
     # the result dtype, with numpy's rules for Python scalars: computed on one element
     dtype = ufunc(*(op[(slice(0, 1),) * op.ndim] if isinstance(op, np.ndarray) else op for op in operands)).dtype
