@@ -277,7 +277,7 @@ class Adam(Optimizer):
                 self._update(group, step, x[rows], g[rows], m[rows], v[rows], work[0][rows], work[1][rows])
 
             # a big weight's rows are split over the threads: the same update on each block (parallel.py)
-            parallel.run(update, parallel.chunks(len(x), 12 * x[0].size) if x.ndim else [Ellipsis])
+            parallel.run(update, parallel.chunks(len(x), 12 * x[0].size) if x.ndim and len(x) else [Ellipsis])
 
     @staticmethod
     def _update(group: dict[str, Any], step: int, x: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
