@@ -114,7 +114,7 @@ CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path o
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_one_and_two_threads_agree(threads, case, channels_last):
+def test_one_two_and_three_threads_agree(threads, case, channels_last):
     n, c, h, w, c_out, kernel, stride, padding, dilation = case
     rng = np.random.default_rng(2)
     x_np = rng.standard_normal((n, c, h, w))
@@ -123,14 +123,15 @@ def test_one_and_two_threads_agree(threads, case, channels_last):
     w_np = rng.standard_normal((c_out, c, *((kernel, kernel) if isinstance(kernel, int) else kernel)))
     b_np = rng.standard_normal(c_out)
     results = []
-    for count in (1, 2):
+    for count in (1, 2, 3):  # 3: two pool threads, uneven pieces
         threads(count)
         x, wt, b = (Tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
         y = x.conv2d(wt, b, stride=stride, padding=padding, dilation=dilation)
         (y * y).sum().backward()
         results.append([y.data, x.grad.data, wt.grad.data, b.grad.data])
-    for one, two in zip(*results):
-        np.testing.assert_allclose(one, two, rtol=1e-10, atol=1e-12)
+    for one, *split in zip(*results):
+        for other in split:
+            np.testing.assert_allclose(other, one, rtol=1e-10, atol=1e-12)
 
 
 def test_without_blas_calls_everything_falls_back_to_numpy():
