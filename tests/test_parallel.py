@@ -185,3 +185,24 @@ def test_run_inside_a_piece_does_not_wait_for_itself(threads):
         return sum(parallel.run(lambda t: t.stop - t.start, parallel.chunks(6)))
 
     assert parallel.run(outer, pieces) == [6] * len(pieces)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_threads_of_its_own(threads):
+    """The child of a fork has none of the parent's pool threads; without a new pool it would wait forever."""
+    threads(2)
+    parallel.run(lambda s: None, parallel.chunks(4))  # the parent's pool thread exists now
+    script = (
+        "import os, sys\n"
+        "from tinygrad_cnn import parallel\n"
+        "parallel.set_threads(2); parallel.MIN_PIECE_COST = 1\n"
+        "parallel.run(lambda s: None, parallel.chunks(4))\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print(sum(parallel.run(lambda s: s.stop - s.start, parallel.chunks(10))), flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "10"

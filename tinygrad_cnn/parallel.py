@@ -114,6 +114,13 @@ def run(work: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
     return [first, *rest]
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's pool threads: give it a pool of its own."""
+    global _pool
+    _pool = None
+    set_threads(_threads)
+
+
 def elementwise(ufunc: np.ufunc, *operands: np.ndarray | float) -> np.ndarray:
     """ufunc(*operands), broadcasting as numpy does, the output split along its first axis.
 
@@ -174,3 +181,5 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 set_threads(_default_threads())
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
