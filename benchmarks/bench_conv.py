@@ -17,6 +17,8 @@ on their own.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +76,8 @@ def _gemm_ms(m: int, k: int, n: int) -> float:
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     g = rng.standard_normal((m, n)).astype(np.float32)
-    blas.set_threads(THREADS)  # we run BLAS single-threaded and split the batch ourselves; here BLAS splits
-    try:
+    with _blas_on_all_threads():
         return median_ms(lambda: (a @ b, a.T @ g, g @ b.T))
-    finally:
-        blas.set_threads(1 if parallel.threads() > 1 else THREADS)
 
 
 def pool_case(torch, channels_last: bool):
@@ -110,9 +109,16 @@ def pool_case(torch, channels_last: bool):
 def _peak_gflops() -> float:
     """This CPU's float32 speed on a square 2048² GEMM, OpenBLAS on THREADS threads: the ceiling to compare with."""
     a = np.random.default_rng(2).standard_normal((2048, 2048)).astype(np.float32)
+    with _blas_on_all_threads():
+        return 2 * 2048**3 / median_ms(lambda: a @ a, repeats=5) / 1e6
+
+
+@contextmanager
+def _blas_on_all_threads() -> Iterator[None]:
+    """We run BLAS single-threaded and split the batch ourselves; for a reference GEMM, BLAS splits."""
     blas.set_threads(THREADS)
     try:
-        return 2 * 2048**3 / median_ms(lambda: a @ a, repeats=5) / 1e6
+        yield
     finally:
         blas.set_threads(1 if parallel.threads() > 1 else THREADS)
 

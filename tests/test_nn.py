@@ -374,3 +374,18 @@ def test_batchnorm_primitive_matches_the_composite(case, dtype):
     tolerance = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     for fused, composite in zip(*results):
         np.testing.assert_allclose(fused, composite, **tolerance)
+
+
+def test_batchnorm_input_of_another_dtype_takes_the_composite():
+    """A float64 input into float32 parameters promotes as the composite does, and still updates the statistics."""
+    from tinygrad_cnn.nn.normalization import batch_norm_reference
+
+    bn = nn.BatchNorm2d(3)
+    x = Tensor(np.random.default_rng(3).standard_normal((4, 3, 2, 2)) * 2 + 1, requires_grad=True)
+    y = bn(x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.numpy(), batch_norm_reference(x, bn.weight, bn.bias, bn.eps).numpy())
+    y.sum().backward()
+    assert x.grad is not None and bn.weight.grad.dtype == np.float32
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * x.numpy().mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * x.numpy().var(axis=(0, 2, 3), ddof=1), rtol=1e-6)

@@ -82,6 +82,8 @@ def test_matmul_into_matches_numpy(dtype, accumulate, a_t, b_t):
     base = rng.standard_normal((9, 4)).astype(dtype)
     out = base[2:7, 1:]  # rows of a bigger array: a row stride wider than the row
     expected = (out + a @ b) if accumulate else a @ b
+    if blas.AVAILABLE:  # these layouts take the BLAS call, not numpy's fallback
+        assert None not in (blas._operand(a), blas._operand(b)) and blas._operand(out) == (blas._NO_TRANS, 4)
     result = blas.matmul_into(a, b, out, accumulate=accumulate)
     assert result is out
     np.testing.assert_allclose(out, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
@@ -114,6 +116,7 @@ CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path o
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.skipif(not blas.AVAILABLE, reason="without BLAS control there is one thread only")
 def test_one_two_and_three_threads_agree(threads, case, channels_last):
     n, c, h, w, c_out, kernel, stride, padding, dilation = case
     rng = np.random.default_rng(2)

@@ -103,10 +103,9 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool 
     if a.ndim != 2 or b.ndim != 2 or out.shape != (a.shape[0], b.shape[1]) or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul_into: shapes {a.shape} @ {b.shape} do not give out's {out.shape}")
     function, real = _GEMM.get(out.dtype, (None, None))
-    left, right = _operand(a), _operand(b)
-    fast = (function is not None and a.dtype == b.dtype == out.dtype and left is not None and right is not None
-            and out.strides[1] == out.itemsize and out.strides[0] % out.itemsize == 0
-            and out.strides[0] // out.itemsize >= max(1, out.shape[1]) and min(out.shape) > 0)
+    left, right, target = _operand(a), _operand(b), _operand(out)
+    fast = (function is not None and a.dtype == b.dtype == out.dtype and None not in (left, right, target)
+            and target[0] == _NO_TRANS and min(out.shape) > 0)
     if not fast:
         if accumulate:
             out += a @ b
@@ -115,5 +114,5 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool 
         return out
     (m, k), n = a.shape, b.shape[1]
     function(_ROW_MAJOR, left[0], right[0], m, n, k, real(1.0), a.ctypes.data, left[1], b.ctypes.data, right[1],
-             real(1.0 if accumulate else 0.0), out.ctypes.data, out.strides[0] // out.itemsize)
+             real(1.0 if accumulate else 0.0), out.ctypes.data, target[1])
     return out

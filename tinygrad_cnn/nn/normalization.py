@@ -184,8 +184,8 @@ class _BatchNorm(Module):
         if x.dtype.kind != "f" or weight.dtype != x.dtype or bias.dtype != x.dtype:  # promotion: the composite's
             y = batch_norm_reference(x, weight, bias, self.eps)
             if self.training and self.running_mean is not None:
-                centered = x.data - x.data.mean(axes, keepdims=True)
-                self._update_running_stats(x.data.mean(axes), (centered * centered).mean(axes), n)
+                mean = x.data.mean(axes, keepdims=True)
+                self._update_running_stats(mean, ((x.data - mean) ** 2).mean(axes), n)
             return y
         stats: dict[str, np.ndarray] = {}
         y = BatchNormFunction.apply(x, weight, bias, eps=self.eps, stats=stats)
