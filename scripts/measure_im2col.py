@@ -125,9 +125,9 @@ def measure_gemms(rng: np.random.Generator) -> None:
     show("square GEMM 2000×2000 @ 2000×2000", ms, gflops(2 * 2000**3, ms))
 
 
-# ------------------------------------------------------------------ 3. the input gradient, three ways
+# ------------------------------------------------------------------ 3. the input gradient, six ways
 def measure_input_grad(rng: np.random.Generator) -> None:
-    print("3. input gradient of layer 2 (a transposed convolution), five ways, single-threaded")
+    print("3. input gradient of layer 2 (a transposed convolution), six ways, single-threaded")
     w = (rng.standard_normal((C_OUT, C, K, K)) * 0.1).astype(np.float32)
     g = channels_last(rng.standard_normal((N, C_OUT, H, W)).astype(np.float32))
     g_rows = g.transpose(0, 2, 3, 1).reshape(-1, C_OUT)  # free: g is channels-last
@@ -148,20 +148,25 @@ def measure_input_grad(rng: np.random.Generator) -> None:
         return out[:, 1:1 + H, 1:1 + W].transpose(0, 3, 1, 2)
 
     def shifted_gemms_accumulating(gap: int):
-        """The same nine GEMMs, each adding (β = 1) into a block of the flat input shifted by i·row + j rows."""
-        if gap == 1:  # images and rows share their padding: what conv_fused.Conv2dInputGrad does
-            out = np.empty((N, H, W, C), np.float32)
-            _shifted_gemms_into(out, g_rows, w_by_offset, GEOMETRY, (H, W))
-            return out.transpose(0, 3, 1, 2)
-        hp, wp = H + 2, W + 2  # every image padded on its own: a 16×16 grid
+        """The nine GEMMs, each adding (β = 1) into a block of the flat input shifted by i·row + j rows.
+
+        gap 2: every image padded on its own, a 16×16 grid; gap 1: images and rows share their padding, 15×15.
+        """
+        hp, wp = H + gap, W + gap
         g_grid = np.zeros((N, hp, wp, C_OUT), np.float32)
         g_grid[:, :H, :W] = g.transpose(0, 2, 3, 1)
-        flat_g, flat_x = g_grid.reshape(-1, C_OUT), np.zeros((N * hp * wp, C), np.float32)
-        used = flat_g.shape[0] - (2 * wp + 2)
+        flat_g, flat_x = g_grid.reshape(-1, C_OUT), np.zeros((wp + 1 + N * hp * wp, C), np.float32)
+        used = (N - 1) * hp * wp + (H - 1) * wp + W  # up to g's last output
         for index, w_ij in enumerate(w_offsets):
             shift = (index // K) * wp + index % K
             matmul_into(flat_g[:used], w_ij, flat_x[shift:shift + used], accumulate=True)
-        return flat_x.reshape(N, hp, wp, C)[:, 1:1 + H, 1:1 + W].transpose(0, 3, 1, 2)
+        return flat_x[wp + 1:].reshape(N, hp, wp, C)[:, :H, :W].transpose(0, 3, 1, 2)
+
+    def row_gemms():
+        """One GEMM per kernel row (64 × 96), then each pixel sums its 3 taps: what conv_fused.Conv2dInputGrad does."""
+        out = np.empty((N, H, W, C), np.float32)
+        _shifted_gemms_into(out, g_rows, w_by_offset, GEOMETRY, (H, W))
+        return out.transpose(0, 3, 1, 2)
 
     def conv_of_padded_grad():
         padded = np.zeros((N, H + 2, W + 2, C_OUT), np.float32)  # pad by kh − 1 − padding = 1
@@ -174,8 +179,8 @@ def measure_input_grad(rng: np.random.Generator) -> None:
                      ("kh·kw = 9 GEMMs (12544×64)(64×32), each added into a shifted slice", shifted_gemms),
                      ("pad g, im2col it, one GEMM with the flipped kernel", conv_of_padded_grad),
                      ("9 GEMMs adding (β = 1) into a flat 16×16-per-image grid", lambda: shifted_gemms_accumulating(2)),
-                     ("the same on a 15×15 grid, padding shared (Conv2dInputGrad)",
-                      lambda: shifted_gemms_accumulating(1))):
+                     ("the same on a 15×15 grid, padding shared", lambda: shifted_gemms_accumulating(1)),
+                     ("3 GEMMs (64×96), one per kernel row, 15×15 grid, taps summed (Conv2dInputGrad)", row_gemms)):
         show(name, median_ms(fn))
         results.append(fn())
     assert all(np.allclose(results[0], r, atol=1e-4) for r in results[1:])

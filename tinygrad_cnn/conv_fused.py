@@ -59,9 +59,10 @@ class Conv2d(Function):
 
         def piece(s: slice) -> None:
             cols = im2col(x[s], geometry, out=patches[s]).reshape(-1, kh * kw * c)
-            rows = blas.matmul_into(cols, filters, out[s].reshape(-1, c_out))
-            if b is not None:
-                rows += b
+            rows = out[s].reshape(-1, c_out)
+            if b is not None:  # the bias first, then C += A @ B: with β = 0 OpenBLAS would zero C in a pass of its own
+                rows[...] = b
+            blas.matmul_into(cols, filters, rows, accumulate=b is not None)
 
         parallel.run(piece, _batch_chunks(n, (ho, wo), kh * kw * c + c_out))
         ctx.save_for_backward(patches)
@@ -141,18 +142,24 @@ def _input_grad_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, geo
 
 def _shifted_gemms_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, geometry: Geometry,
                         out_hw: Pair) -> None:
-    """The input gradient for stride 1: one GEMM per kernel offset, added straight into a shifted block.
+    """The input gradient for stride 1: one GEMM per kernel row, added straight into a shifted block.
 
     Offset (i, j) adds (g row p) @ w_ij onto the input pixel p + (i·dh, j·dw)
     for every output p. Lay the input out as one flat (pixels, C) matrix with a
     row stride of `row` pixels, and that pixel is a fixed number of rows further
     on, i·dh·row + j·dw, for every p at once. So g is laid out on the same grid
-    (zeros where no output exists), and each offset is one GEMM whose result is
-    added into a block of the flat input shifted by that many rows (β = 1 in
-    blas.matmul_into): no patch matrix, no temporaries, no col2im.
+    (zeros where no output exists), and kernel row i is one GEMM, g @ [w_i0 … w_i(kw-1)],
+    whose kw blocks of C columns are added (β = 1 in blas.matmul_into) into a
+    `wide` matrix, row p + i·dh·row: no patch matrix, no col2im. Last, each
+    input pixel q sums its kw taps, wide[q - j·dw, block j]:
 
-        flat g (rows × C_out) ── @ filters[i, j] ──▶ += rows [shift, shift + used) of the flat input,
-                                                         shift = i·dh·row + j·dw
+        flat g (rows × C_out) ── @ [w_i0 w_i1 w_i2] ──▶ += rows [shift, shift + used) of wide (rows × kw·C),
+                                                           shift = i·dh·row
+        input gradient[q] = wide[q, block 0] + wide[q - dw, block 1] + wide[q - 2·dw, block 2]
+
+    Why not one GEMM per offset, straight into the flat input (no taps to sum)?
+    Those GEMMs have only C = 32 columns, and OpenBLAS runs such thin products at
+    ~100 GFLOP/s; with kw·C = 96 columns, ~135 (docs/im2col.md).
 
     Windows that hang over an image's edge write into the gaps between rows
     and between images, which are thrown away. One gap serves both neighbours,
@@ -166,17 +173,26 @@ def _shifted_gemms_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, 
     gap_h, gap_w = max(ph, 2 * ph - (kh - 1) * dh), max(pw, 2 * pw - (kw - 1) * dw)  # ho ≤ h + gap_h, wo ≤ row
     row, image = w_in + gap_w, (h + gap_h) * (w_in + gap_w)
     front = ph * row + pw  # input pixel (0, 0) of image 0 sits this many rows into the flat input
+    lead = (kw - 1) * dw  # zero rows before it all, so that every tap q - j·dw is a row of wide
     g_flat = np.empty((m * image, c_out), rows.dtype)
     g_grid = g_flat.reshape(m, h + gap_h, row, c_out)
     g_grid[:, :ho, :wo], g_grid[:, :ho, wo:], g_grid[:, ho:] = rows.reshape(m, ho, wo, c_out), 0, 0
     used = (m - 1) * image + (ho - 1) * row + wo  # g's rows up to its last output; the rest are zeros
-    x_flat = np.empty((front + m * image, c), out.dtype)
-    x_flat[used:] = 0  # the first GEMM (shift 0) overwrites rows [0, used); the others add
+    wide = np.empty((lead + front + m * image, kw, c), out.dtype)
+    flat = wide.reshape(-1, kw * c)
+    flat[:lead], flat[lead + used:] = 0, 0  # the first GEMM (kernel row 0) overwrites the rows between
+    by_row = np.ascontiguousarray(filters.transpose(0, 2, 1, 3)).reshape(kh, c_out, kw * c)  # [w_i0 … w_i(kw-1)]
     for i in range(kh):
-        for j in range(kw):
-            shift = i * dh * row + j * dw
-            blas.matmul_into(g_flat[:used], filters[i, j], x_flat[shift:shift + used], accumulate=i + j > 0)
-    out[...] = x_flat[front:front + m * image].reshape(m, h + gap_h, row, c)[:, :h, :w_in]
+        shift = lead + i * dh * row
+        blas.matmul_into(g_flat[:used], by_row[i], flat[shift:shift + used], accumulate=i > 0)
+
+    def tap(j: int) -> np.ndarray:  # wide[q - j·dw, block j] for the input pixels q, as (m, h, w, C)
+        start = lead + front - j * dw
+        return wide[start:start + m * image, j].reshape(m, h + gap_h, row, c)[:, :h, :w_in]
+
+    np.add(tap(0), tap(1), out=out) if kw > 1 else np.copyto(out, tap(0))
+    for j in range(2, kw):
+        out += tap(j)
 
 
 class Conv2dInputGrad(Function):
