@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
 from tinygrad_cnn.conv import Fold, Geometry, Unfold, conv2d_reference
 from tinygrad_cnn.conv_fused import Conv2dBiasGrad, Conv2dInputGrad, Conv2dWeightGrad
+from tinygrad_cnn.im2col import Patches, im2col
 from tinygrad_cnn.testing import Conv2dCase, Pool2dCase, conv2d_cases, pool2d_cases
 
 LAYOUTS = ("nchw", "channels_last", "strided")
@@ -360,6 +361,24 @@ def test_unfold_and_fold_are_adjoint(call, seed, x_layout):
     assert abs(lhs - rhs) <= 1e-10 * (1 + abs(lhs))
 
 
+@examples(50)
+@given(unfold_calls(), seeds, st.sampled_from(LAYOUTS), st.booleans())
+def test_patches_in_either_order_give_im2cols_matrix(call, seed, x_layout, by_offset):
+    """`Patches` (conv_fused's forward and weight gradient) fills either order, slice by slice, as im2col's matrix."""
+    case, _ = call
+    x = layout(np.random.default_rng(seed).standard_normal(case.input_shape), x_layout)
+    g = geometry(case)
+    expected = im2col(x, g).reshape(-1, g.kernel[0] * g.kernel[1] * case.in_channels)
+    patches = Patches(x.shape, x.dtype, g, by_offset=by_offset)
+    half = case.batch // 2
+    per_image = expected.shape[0] // case.batch
+    for images in (slice(0, half), slice(half, case.batch)):
+        rows = patches.fill(x, images)
+        np.testing.assert_array_equal(rows, expected[images.start * per_image:images.stop * per_image])
+    np.testing.assert_array_equal(patches.rows(slice(0, case.batch)), expected)
+    assert patches.shape == expected.shape and patches.nbytes == expected.nbytes
+
+
 @examples(30)
 @given(unfold_calls(max_extra=2), seeds)
 def test_unfold_and_fold_gradcheck_and_gradgradcheck(call, seed):
@@ -627,3 +646,21 @@ def test_numpy_integer_groups_and_dtype_rules_agree_on_both_paths():
     assert x.conv2d(w, bias64, groups=2).dtype == x.conv2d(Tensor(np.zeros((4, 4, 3, 3), np.float32)), bias64).dtype
     ints = Tensor(np.ones((1, 1, 4, 4), dtype=np.int64))
     assert ints.avg_pool2d(2).dtype == ints.avg_pool2d(3, 1).dtype == np.float32
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_an_empty_batch_gives_empty_outputs_and_zero_parameter_gradients(stride, padding, in_channels):
+    """N = 0, as PyTorch allows: every path through the fused primitive (the stride-1 grid had none to lay out)."""
+    x = Tensor(np.zeros((0, in_channels, 6, 7)), requires_grad=True)
+    w = Tensor(np.ones((5, in_channels, 3, 3)), requires_grad=True)
+    b = Tensor(np.ones(5), requires_grad=True)
+    y = x.conv2d(w, b, stride=stride, padding=padding)
+    ho, wo = (6 + 2 * padding - 3) // stride + 1, (7 + 2 * padding - 3) // stride + 1
+    assert y.shape == (0, 5, ho, wo)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    assert not w.grad.numpy().any() and not b.grad.numpy().any() and w.grad.shape == w.shape
+    for pool in (x.max_pool2d(2), x.avg_pool2d(3, 1, 1)):
+        assert pool.shape[0] == 0

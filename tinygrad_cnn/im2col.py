@@ -91,6 +91,73 @@ def im2col(x: np.ndarray, g: Geometry, value: float = 0.0, out: np.ndarray | Non
     return out
 
 
+def im2col_by_offset(x: np.ndarray, g: Geometry, out: np.ndarray | None = None) -> np.ndarray:
+    """x (N, C, H, W) → patches (kh, kw, C, N, H_out, W_out): im2col's numbers, one copy per kernel offset.
+
+    The transposed order of `im2col`. Each (i, j) block is the padded input
+    shifted by (i·dh, j·dw), so every copied run is a row of W_out pixels, where
+    `im2col`'s runs are kw·C floats: 3 for one input channel, which numpy copies
+    one short run at a time (conv1, half the batch: 0.05 ms against 0.38).
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = g.kernel, g.stride, g.padding, g.dilation
+    ho, wo = g.output_hw(h, w)
+    src = x
+    if ph or pw:
+        src = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+        src[:, :, ph:ph + h, pw:pw + w] = x
+    if out is None:
+        out = np.empty((kh, kw, c, n, ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            shifted = src[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            out[i, j] = shifted.transpose(1, 0, 2, 3)
+    return out
+
+
+class Patches:
+    """The im2col patches of a batch, in whichever order copies faster, as one (rows, kh·kw·C) matrix per slice.
+
+    Patch-major (`im2col`) copies runs of kw·C floats, offset-major
+    (`im2col_by_offset`) runs of W_out floats; the longer runs win. Either way
+    `rows(images)` is the same matrix, a view BLAS takes without a copy (offset-
+    major gives it transposed): conv_fused.py's forward GEMM and weight gradient.
+    """
+
+    def __init__(self, shape: tuple, dtype: np.dtype, g: Geometry, by_offset: bool | None = None) -> None:
+        n, c, h, w = shape
+        (kh, kw), (ho, wo) = g.kernel, g.output_hw(h, w)
+        self.geometry, self.width = g, kh * kw * c
+        self.by_offset = kw * c < wo if by_offset is None else by_offset  # None: the order with longer runs
+        self.data = np.empty((kh, kw, c, n, ho, wo) if self.by_offset else (n, ho, wo, kh, kw, c), dtype)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The patch matrix's shape, (N·H_out·W_out, kh·kw·C): what docs and graph drawings show."""
+        return self.data.size // self.width, self.width
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes
+
+    def fill(self, x: np.ndarray, images: slice) -> np.ndarray:
+        """Write the patches of x[images] (x is the whole batch) and return rows(images)."""
+        if self.by_offset:
+            im2col_by_offset(x[images], self.geometry, out=self.data[:, :, :, images])
+        else:
+            im2col(x[images], self.geometry, out=self.data[images])
+        return self.rows(images)
+
+    def rows(self, images: slice) -> np.ndarray:
+        if self.by_offset:
+            return self.data[:, :, :, images].reshape(self.width, -1).T
+        return self.data[images].reshape(-1, self.width)
+
+
 def col2im(patches: np.ndarray, input_shape: tuple, g: Geometry) -> np.ndarray:
     """patches (N, H_out, W_out, kh, kw, C) → x (N, C, H, W), overlapping windows summed."""
     return _add_shifted(patches.transpose(3, 4, 0, 1, 2, 5), input_shape, g)
