@@ -9,8 +9,9 @@
    and splits the work itself, the way PyTorch runs its own thread pool.
 2. **C += A @ B in one call** (GEMM with β = 1). `np.matmul(..., out=C)`
    can only overwrite C; adding needs a temporary and a second pass over it.
-   The input gradient of a convolution is nine such products added into
-   shifted windows of one array (conv.py), so this saves nine passes.
+   The input gradient of a convolution is kh such products (one per kernel
+   row) added into shifted windows of one array, and the forward adds its
+   product onto the bias (conv_fused.py): each saves a pass.
 
 The library is found by name among the shared objects this process has
 mapped (/proc/self/maps, Linux). Anywhere it is not found (macOS, MKL, a
