@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
@@ -554,6 +554,46 @@ def test_conv2d_matches_torch(torch, call, seed, dtype):
         assert_close(g, t.grad.numpy(), dtype, f"d/d{name}")
 
 
+@examples(40)
+@given(conv_calls(max_channels_per_group=3, max_extra=4), seeds, st.sampled_from(["same", "valid"]))
+def test_string_padding_is_explicit_padding(call, seed, mode):
+    """'valid' is padding 0; 'same' pads dilation·(k − 1) per axis, the odd pixel after: the output keeps H and W."""
+    case, kwargs = call
+    kwargs = dict(kwargs, stride=1, padding=mode)
+    x, w, b = leaves(conv_arrays(case, seed))
+    (kh, kw), (dh, dw) = case.kernel_size, case.dilation
+    assume(mode == "same" or (case.height >= dh * (kh - 1) + 1 and case.width >= dw * (kw - 1) + 1))
+    if mode == "valid":
+        explicit = x.conv2d(w, b, stride=1, dilation=case.dilation, groups=case.groups)
+    else:
+        total_h, total_w = dh * (kh - 1), dw * (kw - 1)
+        padded = x.pad(((0, 0), (0, 0), (total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2)))
+        explicit = padded.conv2d(w, b, stride=1, dilation=case.dilation, groups=case.groups)
+        assert explicit.shape[2:] == x.shape[2:]
+    for conv in (Tensor.conv2d, conv2d_reference):
+        out = conv(x, w, b, **kwargs)
+        np.testing.assert_allclose(out.data, explicit.data, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w: x.conv2d(w, **kwargs), (Tensor(x.data, requires_grad=True),
+                                                         Tensor(w.data, requires_grad=True)))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # PyTorch's note that even kernels pad a copy
+@pytest.mark.parametrize("mode", ["same", "valid"])
+@pytest.mark.parametrize("kernel, dilation", [((3, 3), (1, 1)), ((2, 4), (1, 1)), ((3, 2), (2, 3)), ((4, 1), (2, 1))])
+def test_string_padding_matches_torch(torch, mode, kernel, dilation):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((2, 4, 9, 11)), rng.standard_normal((6, 2, *kernel)), rng.standard_normal(6)]
+    ours, theirs = leaves(arrays), [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = ours[0].conv2d(*ours[1:], padding=mode, dilation=dilation, groups=2)
+    expected = torch.nn.functional.conv2d(*theirs, padding=mode, dilation=dilation, groups=2)
+    assert out.shape == tuple(expected.shape)
+    assert_close(out.data, expected.detach().numpy(), np.float64, "forward")
+    upstream = rng.standard_normal(out.shape)
+    (expected * torch.tensor(upstream)).sum().backward()
+    for name, g, t in zip(["x", "weight", "bias"], grads_of(out, ours, upstream), theirs):
+        assert_close(g, t.grad.numpy(), np.float64, f"d/d{name}")
+
+
 # ============================================================================ errors
 def zeros(*shape, dtype=np.float64) -> Tensor:
     return Tensor(np.zeros(shape, dtype=dtype))
@@ -590,7 +630,9 @@ ERRORS = [
     ("conv-stride-triple", lambda: X.conv2d(W, stride=(1, 1, 1)), TypeError, ["conv2d", "stride", "(1, 1, 1)"]),
     ("conv-stride-bool", lambda: X.conv2d(W, stride=True), TypeError, ["conv2d", "stride", "True"]),
     ("conv-stride-zero", lambda: X.conv2d(W, stride=(1, 0)), ValueError, ["conv2d", "stride", "(1, 0)"]),
-    ("conv-padding-str", lambda: X.conv2d(W, padding="same"), TypeError, ["conv2d", "padding", "'same'"]),
+    ("conv-padding-unknown-str", lambda: X.conv2d(W, padding="full"), ValueError, ["conv2d", "padding", "'full'"]),
+    ("conv-padding-same-strided", lambda: X.conv2d(W, stride=2, padding="same"), ValueError,
+     ["conv2d", "'same'", "stride"]),
     ("conv-padding-negative", lambda: X.conv2d(W, padding=-1), ValueError, ["conv2d", "padding", "(-1, -1)"]),
     ("conv-dilation-float", lambda: X.conv2d(W, dilation=(2.0, 1)), TypeError, ["conv2d", "dilation", "(2.0, 1)"]),
     ("conv-dilation-zero", lambda: X.conv2d(W, dilation=0), ValueError, ["conv2d", "dilation", "(0, 0)"]),

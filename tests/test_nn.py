@@ -56,6 +56,16 @@ def test_repr_matches_torch(torch):
                                    tnn.AvgPool2d(3, 1, 1), tnn.BatchNorm2d(3, momentum=None, affine=False),
                                    tnn.BatchNorm1d(2, track_running_stats=False), tnn.Sigmoid(), tnn.Flatten(0, 2))
     assert repr(nested_ours) == repr(nested_theirs)
+    for padding in ("same", "valid"):
+        assert repr(nn.Conv2d(2, 3, 3, padding=padding)) == repr(tnn.Conv2d(2, 3, 3, padding=padding))
+
+
+@pytest.mark.parametrize("kwargs, fragments", [(dict(padding="same", stride=2), ["'same'", "stride", "(2, 2)"]),
+                                               (dict(padding="full"), ["padding", "'full'"])])
+def test_conv2d_module_rejects_string_padding_pytorch_rejects(kwargs, fragments):
+    with pytest.raises(ValueError) as info:
+        nn.Conv2d(2, 3, 3, **kwargs)
+    assert all(f in str(info.value) for f in fragments), str(info.value)
 
 
 # ============================================================================ initialisation
@@ -172,6 +182,8 @@ def test_linear_matches_torch(torch):
     dict(in_channels=3, out_channels=4, kernel_size=3),
     dict(in_channels=2, out_channels=4, kernel_size=(3, 2), stride=2, padding=1, bias=False),
     dict(in_channels=4, out_channels=6, kernel_size=3, padding=2, dilation=2, groups=2),
+    dict(in_channels=2, out_channels=3, kernel_size=3, padding="same"),
+    dict(in_channels=2, out_channels=3, kernel_size=(2, 3), padding="valid"),
 ])
 def test_conv2d_matches_torch(torch, kwargs):
     x = _x(2, kwargs["in_channels"], 7, 6)

@@ -127,12 +127,40 @@ def _conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, 
     return _geometry(x, op, weight.shape[2:], stride, padding, dilation)
 
 
+def _string_padding(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> tuple[Tensor, Any]:
+    """PyTorch's padding='valid' (none) and 'same' (output as big as the input): (x, padding in numbers).
+
+    'same' pads dilation·(k − 1) in all along each axis, half before and half
+    after; an odd pixel goes after (x is padded by one more row or column), as
+    in PyTorch. It needs stride 1: with a stride no padding keeps the size.
+    """
+    if not isinstance(padding, str):
+        return x, padding
+    if padding == "valid":
+        return x, 0
+    if padding != "same":
+        raise ValueError(f"conv2d: padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
+    if pair(stride, "stride", "conv2d", 1) != (1, 1):
+        raise ValueError(f"conv2d: padding='same' needs stride 1, as in PyTorch (got stride={stride!r})")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {weight.shape}")
+    totals = [d * (k - 1) for d, k in zip(pair(dilation, "dilation", "conv2d", 1), weight.shape[2:])]
+    before = (totals[0] // 2, totals[1] // 2)
+    odd = [total % 2 for total in totals]
+    if any(odd):
+        _check_4d(x, "conv2d")
+        x = x.pad(((0, 0), (0, 0), (0, odd[0]), (0, odd[1])))
+    return x, before
+
+
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
     """Cross-correlation of NCHW `x` with `weight` (C_out, C_in/groups, kh, kw), as `torch.nn.functional.conv2d`.
 
     groups = 1 takes the fused `Conv2d` primitive; grouped convolutions take the composite.
+    `padding` is an int, a pair, or 'valid' / 'same' as in PyTorch.
     """
+    x, padding = _string_padding(x, weight, stride, padding, dilation)
     geometry = _conv_geometry(x, weight, bias, stride, padding, dilation, groups)
     if bias is not None:
         bias = bias.astype(weight.dtype)  # a float64 bias never turns a float32 network into float64
@@ -148,6 +176,7 @@ def conv2d_reference(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     Slower than the fused primitive, but built only from primitives tested on
     their own; the tests check `conv2d` against it.
     """
+    x, padding = _string_padding(x, weight, stride, padding, dilation)
     geometry = _conv_geometry(x, weight, bias, stride, padding, dilation, groups)
     n, c = x.shape[:2]
     c_out, c_group, kh, kw = weight.shape

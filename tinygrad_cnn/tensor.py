@@ -599,7 +599,10 @@ class Tensor:
     # ------------------------------------------------------------------ CNN (conv.py)
     def conv2d(self, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
                dilation: Any = 1, groups: int = 1) -> Tensor:
-        """2-D cross-correlation of an NCHW input with (C_out, C_in/groups, kh, kw) filters."""
+        """2-D cross-correlation of an NCHW input with (C_out, C_in/groups, kh, kw) filters.
+
+        Sizes are ints or pairs; `padding` may also be 'valid' or 'same' (stride 1), as in PyTorch.
+        """
         return _conv.conv2d(self, weight, bias, stride, padding, dilation, groups)
 
     def max_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:

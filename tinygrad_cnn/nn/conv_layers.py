@@ -33,7 +33,14 @@ class Conv2d(Module):
         self.out_channels = out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d", 1)
         self.stride = pair(stride, "stride", "Conv2d", 1)
-        self.padding = pair(padding, "padding", "Conv2d", 0)
+        if isinstance(padding, str):  # 'same' or 'valid', kept as given (PyTorch's repr shows padding=same)
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv2d: padding must be 'same', 'valid', an int or a pair of ints, got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' needs stride 1, as in PyTorch (got stride={self.stride})")
+            self.padding: tuple[int, int] | str = padding
+        else:
+            self.padding = pair(padding, "padding", "Conv2d", 0)
         self.dilation = pair(dilation, "dilation", "Conv2d", 1)
         self.groups = groups
         self.weight = _empty_parameter(out_channels, in_channels // groups, *self.kernel_size)
