@@ -106,11 +106,12 @@ def test_matmul_into_leaves_other_rows_alone_and_falls_back_for_odd_operands():
         blas.matmul_into(a, b, np.zeros((3, 3)))
 
 
-CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of conv.py
-    (5, 3, 7, 6, 4, 3, 1, 1, 1),   # stride 1: shifted GEMMs into the padded input
+CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of conv_fused.py
+    (5, 3, 7, 6, 4, 3, 1, 1, 1),   # stride 1: per-kernel-row GEMMs into the padded grid; patch-major patches
     (5, 3, 7, 6, 4, (2, 3), 1, (0, 2), (2, 1)),
-    (4, 1, 6, 6, 3, 3, 1, 1, 1),   # one input channel: a single GEMM and col2im
+    (4, 1, 6, 6, 3, 3, 1, 1, 1),   # one input channel: a single GEMM and col2im; offset-major patches
     (5, 2, 8, 7, 3, 3, 2, 1, 1),   # a stride: a GEMM per offset and col2im
+    (5, 2, 9, 17, 3, 3, 2, 1, 1),  # a stride with offset-major patches (kw·C = 6 < W_out = 9)
 ]
 
 
