@@ -106,6 +106,27 @@ def test_matmul_into_leaves_other_rows_alone_and_falls_back_for_odd_operands():
         blas.matmul_into(a, b, np.zeros((3, 3)))
 
 
+@pytest.mark.parametrize("a_shape, b_shape, split_length", [
+    ((70, 40), (40, 3), 70),          # tall: rows of a
+    ((3, 40), (40, 80), 80),          # wide (a Linear layer's batch is short): columns of b
+    ((4, 3, 40), (4, 40, 9), 4),      # a batch of products: the batch axis
+])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.skipif(not blas.AVAILABLE, reason="without BLAS control there is one thread only")
+def test_matmul_splits_the_longer_side_and_matches_numpy(threads, monkeypatch, a_shape, b_shape, split_length,
+                                                         transposed):
+    threads(3)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    if transposed:  # what LinearFunction passes: weight.T, a column-major view
+        b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+    seen = []
+    real_run = parallel.run
+    monkeypatch.setattr(parallel, "run", lambda work, pieces: seen.append(pieces) or real_run(work, pieces))
+    np.testing.assert_allclose(parallel.matmul(a, b), np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    assert len(seen) == 1 and len(seen[0]) == 3 and seen[0][-1].stop == split_length
+
+
 CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of conv_fused.py
     (5, 3, 7, 6, 4, 3, 1, 1, 1),   # stride 1: per-kernel-row GEMMs into the padded grid; patch-major patches
     (5, 3, 7, 6, 4, (2, 3), 1, (0, 2), (2, 1)),

@@ -161,22 +161,32 @@ def _split_elementwise(ufunc: np.ufunc, operands: tuple) -> np.ndarray:
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b as numpy computes it, split over the threads when the work is worth it.
 
-    A 2-D product is split by rows of a: each thread multiplies its block of
-    rows by all of b. A batch of products (a and b with the same leading axis,
-    as `LocallyConnected2d` runs one per output position) is split along that
-    axis. BLAS itself runs single-threaded (see above). A multiply-add counts as
-    1/32 of an element in the cost, as in `chunks`.
+    A 2-D product is split along its longer side: by rows of a (each thread
+    multiplies its block of rows by all of b) or, when b has more columns than a
+    has rows, by columns of b. Each thread packs all of the operand it does not
+    split, so splitting the short side would make both pack the big one: a
+    (64 × 3136) @ (3136 × 128) product took 0.62 ms split by rows, 0.48 by
+    columns and 0.58 on one thread. A batch of products (a and b with the same
+    leading axis, as `LocallyConnected2d` runs one per output position) is split
+    along that axis. BLAS itself runs single-threaded (see above). A
+    multiply-add counts as 1/32 of an element in the cost, as in `chunks`.
     """
     if _pool is None or a.ndim < 2 or a.ndim != b.ndim or (a.ndim > 2 and a.shape[0] != b.shape[0]):
         return np.matmul(a, b)
     batched = a.ndim > 2
-    per_item = int(np.prod(a.shape[1:])) * b.shape[-1]  # multiply-adds per row of a, or per product
-    pieces = chunks(a.shape[0], per_item // 32)
+    by_columns = not batched and b.shape[1] > a.shape[0]
+    if by_columns:
+        pieces = chunks(b.shape[1], a.shape[0] * a.shape[1] // 32)  # multiply-adds per column of b
+    else:
+        pieces = chunks(a.shape[0], int(np.prod(a.shape[1:])) * b.shape[-1] // 32)  # per row of a, or per product
     if len(pieces) == 1:
         return np.matmul(a, b)
     shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
     out = np.empty(shape, np.result_type(a.dtype, b.dtype))
-    run(lambda s: np.matmul(a[s], b[s] if batched else b, out=out[s]), pieces)
+    if by_columns:
+        run(lambda s: np.matmul(a, b[:, s], out=out[:, s]), pieces)
+    else:
+        run(lambda s: np.matmul(a[s], b[s] if batched else b, out=out[s]), pieces)
     return out
 
 
