@@ -313,11 +313,12 @@ def test_show_backward_draws_what_backward_computes() -> None:
     grads = {graph.label(n).split("\n")[0]: graph.label(n).split("\n")[1] for n in graph.kind("grad")}
     assert grads == {"∂out/∂a": "= -3", "∂out/∂b": "= 2", "∂out/∂c": "= 1"}
     backward_ops = graph.kind("backward")
-    assert sorted(graph.label(n).split("\n")[0] for n in backward_ops) == ["Mul", "Mul", "Mul"]
+    assert sorted(graph.label(n).split("\n")[0] for n in backward_ops) == ["Mul", "Mul", "ReluGrad"]
     assert all(graph.nodes[n]["fillcolor"] == viz.COLORS["backward"] for n in backward_ops)
     assert all(graph.cluster_path(n) == ["backward pass (recorded with create_graph=True)"] for n in backward_ops)
     reads = [(s, t) for s, t, attrs in graph.edges if attrs.get("style") == "dashed" and t in backward_ops]
-    assert {graph.label(s).split("\n")[0] for s, _ in reads} == {"a", "b"}  # d(a·b)/da reads b, and back
+    # d(a·b)/da reads b, and back; ReluGrad reads relu's input, the Add's output
+    assert {graph.label(s).split("\n")[0] for s, _ in reads} == {"a", "b", "Add"}
     assert a.grad is None and len(graph.kind("op")) == 3  # nothing accumulated; the forward is drawn too
     out.backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):

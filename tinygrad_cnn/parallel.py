@@ -121,8 +121,11 @@ def _after_fork_in_child() -> None:
     set_threads(_threads)
 
 
-def elementwise(ufunc: np.ufunc, *operands: np.ndarray | float) -> np.ndarray:
+def elementwise(ufunc: Callable[..., np.ndarray], *operands: np.ndarray | float) -> np.ndarray:
     """ufunc(*operands), broadcasting as numpy does, the output split along its first axis.
+
+    `ufunc` is a numpy ufunc, or any elementwise function of arrays that takes
+    numpy's `out=` (ops.ReluGrad's fused pass).
 
     The output takes the memory layout of the first operand that has the full
     output shape, as numpy's own choice would (a channels-last activation stays
@@ -137,7 +140,7 @@ def elementwise(ufunc: np.ufunc, *operands: np.ndarray | float) -> np.ndarray:
     return ufunc(*operands)
 
 
-def _split_elementwise(ufunc: np.ufunc, operands: tuple) -> np.ndarray:
+def _split_elementwise(ufunc: Callable[..., np.ndarray], operands: tuple) -> np.ndarray:
     arrays = [op for op in operands if isinstance(op, np.ndarray)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     full = next((a for a in arrays if a.shape == shape), None)
