@@ -490,6 +490,16 @@ def test_max_pool_all_tied_windows_split_the_gradient_evenly(kernel, stride):
     assert not x.grad.data.any()  # and nothing leaks through the ReLU
 
 
+def test_max_pool_ties_in_windows_of_256_and_more_pixels_are_counted_exactly():
+    """A 16×16 window of equal values: 256 ties, more than a uint8 count holds; each pixel gets g / 256."""
+    x = Tensor(np.zeros((2, 1, 32, 17)), requires_grad=True)
+    out = x.max_pool2d((16, 16))
+    (out * Tensor(np.arange(1.0, 5.0).reshape(2, 1, 2, 1))).sum().backward()
+    expected = np.zeros((2, 1, 32, 17))
+    expected[:, :, :, :16] = np.repeat(np.arange(1.0, 5.0).reshape(2, 1, 2, 1), 16, axis=2) / 256
+    np.testing.assert_array_equal(x.grad.data, expected)  # the 17th column lies in no window: 0
+
+
 @pytest.mark.parametrize("stride", [2, 1], ids=["fast", "overlapping"])
 def test_max_pool_partial_ties(stride):
     x = np.array([[1.0, 3.0, 2.0],
