@@ -20,7 +20,7 @@ class Conv2d(Module):
     """2-D cross-correlation over NCHW input: weight (out_channels, in_channels/groups, kh, kw).
 
     Weight and bias start as U(±1/√fan_in) with fan_in = in_channels/groups · kh · kw,
-    PyTorch's default.
+    PyTorch's default. `padding` is an int, a pair, or 'same' / 'valid' (kept as given).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,

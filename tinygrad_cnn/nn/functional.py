@@ -99,7 +99,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation of an NCHW input with (out_ch, in_ch/groups, kh, kw) filters."""
+    """2-D cross-correlation of an NCHW input with (out_ch, in_ch/groups, kh, kw) filters.
+
+    Sizes are ints or pairs; `padding` may also be 'valid' or 'same' (stride 1), as in PyTorch.
+    """
     return x.conv2d(weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
