@@ -127,8 +127,9 @@ def _input_grad_into(out: np.ndarray, rows: np.ndarray, filters: np.ndarray, geo
 
     `filters[i, j]` is w[:, :, i, j], (C_out, C). Stride 1 with several input
     channels takes `_shifted_gemms_into`. Otherwise one GEMM gives every kernel
-    offset's share of every patch gradient, as one contiguous block per offset,
-    and col2im adds each block onto the input, shifted by its offset.
+    offset's share of every patch gradient (one contiguous block per offset; with
+    one input channel, one strided column per offset of a pixel-major product),
+    and col2im adds each onto the input, shifted by its offset.
     """
     m, h, w_in, c = out.shape
     (kh, kw), c_out, (ho, wo) = geometry.kernel, rows.shape[1], out_hw

@@ -167,8 +167,10 @@ def _add_shifted(per_offset: np.ndarray, input_shape: tuple, g: Geometry) -> np.
     """col2im from offset-major patches (kh, kw, N, H_out, W_out, C): one strided add per kernel offset.
 
     Never `np.add.at`. When each per_offset[i, j] is contiguous (the transposed
-    convolution builds it so), every add runs over long contiguous rows; from the
-    patch-major layout numpy has to buffer each add (measured 1.6x slower).
+    convolution builds it so for several channels), every add runs over long
+    contiguous rows; from the patch-major layout numpy has to buffer each add
+    (measured 1.6x slower). With one channel the blocks are strided columns of a
+    pixel-major product: the adds are slower, but its GEMM is faster by more.
     """
     n, c, h, w = input_shape
     kh, kw, _, ho, wo, _ = per_offset.shape

@@ -91,9 +91,9 @@ class WindowScatter(Function):
 class MaxPool(Function):
     """y[window] = max over the window (stride = kernel, no padding): the max of kh·kw strided views.
 
-    ⇒ d x = WindowScatter(g, (masks, 1/count)): each pixel that holds its window's
-    max gets an equal share of the window's gradient (ties split evenly, as the
-    contract says; after a ReLU, all-zero windows are common).
+    ⇒ d x = MaxPoolGrad(g): each pixel that holds its window's max gets an equal
+    share of the window's gradient (ties split evenly, as the contract says; after
+    a ReLU, all-zero windows are common).
     """
 
     def forward(ctx, x, kernel):
