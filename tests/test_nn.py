@@ -327,8 +327,9 @@ def test_locally_connected_matches_its_definition_and_gradcheck(kwargs, bias):
     for p in params:
         p.data = p.data.astype(np.float64)  # gradcheck wants float64, and perturbs these arrays in place
     x = Tensor(np.random.default_rng(0).standard_normal((3, 2, 5, 6)), requires_grad=True)
-    np.testing.assert_allclose(layer(x).numpy(), locally_connected_by_loops(x.numpy(), layer), rtol=1e-12,
-                               atol=1e-12)
+    y = layer(x)
+    np.testing.assert_allclose(y.numpy(), locally_connected_by_loops(x.numpy(), layer), rtol=1e-12, atol=1e-12)
+    assert y.data.strides[1] == y.data.itemsize  # channels-last memory, like Conv2d's output, with no copy
     assert gradcheck(lambda x_, *_: layer(x_), [x, *params])
 
 

@@ -127,6 +127,19 @@ def test_matmul_splits_the_longer_side_and_matches_numpy(threads, monkeypatch, a
     assert len(seen) == 1 and len(seen[0]) == 3 and seen[0][-1].stop == split_length
 
 
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_a_batch_stored_row_major_across_products_keeps_that_order_in_the_result(threads, pieces):
+    """(M, B, K) memory seen as (B, M, K) (LocallyConnected2d's patches) gives a result stored (M, B, N)."""
+    threads(pieces)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((6, 5, 40)).transpose(1, 0, 2)  # 5 products of (6, 40), rows interleaved
+    b = rng.standard_normal((5, 40, 7))
+    result = parallel.matmul(a, b)
+    np.testing.assert_allclose(result, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    assert result.transpose(1, 0, 2).flags.c_contiguous
+    assert parallel.matmul(np.ascontiguousarray(a), b).flags.c_contiguous  # plain batches stay C order
+
+
 CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of conv_fused.py
     (5, 3, 7, 6, 4, 3, 1, 1, 1),   # stride 1: per-kernel-row GEMMs into the padded grid; patch-major patches
     (5, 3, 7, 6, 4, (2, 3), 1, (0, 2), (2, 1)),
