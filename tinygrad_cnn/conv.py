@@ -127,6 +127,14 @@ def _conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, 
     return _geometry(x, op, weight.shape[2:], stride, padding, dilation)
 
 
+def check_padding_string(padding: str, stride: Any, op: str) -> None:
+    """'same' or 'valid', and 'same' only with stride 1: what PyTorch accepts (ValueError otherwise)."""
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, got {padding!r}")
+    if padding == "same" and pair(stride, "stride", op, 1) != (1, 1):
+        raise ValueError(f"{op}: padding='same' needs stride 1, as in PyTorch (got stride={stride!r})")
+
+
 def _string_padding(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> tuple[Tensor, Any]:
     """PyTorch's padding='valid' (none) and 'same' (output as big as the input): (x, padding in numbers).
 
@@ -136,12 +144,9 @@ def _string_padding(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilati
     """
     if not isinstance(padding, str):
         return x, padding
+    check_padding_string(padding, stride, "conv2d")
     if padding == "valid":
         return x, 0
-    if padding != "same":
-        raise ValueError(f"conv2d: padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
-    if pair(stride, "stride", "conv2d", 1) != (1, 1):
-        raise ValueError(f"conv2d: padding='same' needs stride 1, as in PyTorch (got stride={stride!r})")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {weight.shape}")
     totals = [d * (k - 1) for d, k in zip(pair(dilation, "dilation", "conv2d", 1), weight.shape[2:])]

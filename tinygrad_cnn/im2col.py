@@ -187,7 +187,8 @@ def _is_channels_last(a: np.ndarray) -> bool:
     return a.ndim == 4 and a.strides[1] < a.strides[3]
 
 
-def _like(a: np.ndarray, dtype: Any = None) -> np.ndarray:
-    """An empty array with a's shape, in the same memory layout (NCHW or channels-last), of a's dtype or `dtype`."""
+def _like(a: np.ndarray, dtype: Any = None, shape: tuple | None = None) -> np.ndarray:
+    """An empty array in a's memory layout (NCHW or channels-last), of a's shape and dtype or the ones given."""
     dtype = a.dtype if dtype is None else np.dtype(dtype)
-    return _channels_last(a.shape, dtype, fill=None) if _is_channels_last(a) else np.empty(a.shape, dtype)
+    shape = a.shape if shape is None else shape
+    return _channels_last(shape, dtype, fill=None) if _is_channels_last(a) else np.empty(shape, dtype)

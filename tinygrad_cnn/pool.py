@@ -75,11 +75,9 @@ class WindowScatter(Function):
         ctx.kernel, ctx.weights = kernel, weights
         masks, scale = weights
         out = _scatter_target(input_shape, kernel, grad.dtype, channels_last)
-        scaled = _channels_last(grad.shape, grad.dtype, fill=None) if channels_last else np.empty_like(grad)
 
         def piece(s: slice) -> None:
-            _spread(grad[s], _part(scale, s), None if masks is None else [m[s] for m in masks], kernel, scaled[s],
-                    out[s])
+            _spread(grad[s], _part(scale, s), None if masks is None else [m[s] for m in masks], kernel, out[s])
 
         parallel.run(piece, _batch_chunks(input_shape))
         return out
@@ -130,9 +128,7 @@ class MaxPoolGrad(Function):
         masks = tuple(_like(out, bool) for _ in range(kernel[0] * kernel[1]))
         scale = _like(out)  # 1 / the number of maxima in each window
         ctx.kernel, ctx.weights = kernel, (masks, scale)
-        channels_last = _is_channels_last(x)
-        dx = _scatter_target(x.shape, kernel, grad.dtype, channels_last)
-        scaled = _channels_last(grad.shape, grad.dtype, fill=None) if channels_last else np.empty_like(grad)
+        dx = _scatter_target(x.shape, kernel, grad.dtype, _is_channels_last(x))
         counter = np.uint8 if len(masks) < 256 else np.int32  # bools add as uint8 views, no cast
 
         def piece(s: slice) -> None:
@@ -143,7 +139,7 @@ class MaxPoolGrad(Function):
             for mask in mine[1:]:
                 count += mask.view(np.uint8) if counter is np.uint8 else mask
             np.divide(scale.dtype.type(1), count, out=scale[s])
-            _spread(grad[s], scale[s], mine, kernel, scaled[s], dx[s])
+            _spread(grad[s], scale[s], mine, kernel, dx[s])
 
         parallel.run(piece, _batch_chunks(x.shape))
         return dx
@@ -161,8 +157,9 @@ def _scatter_target(input_shape: tuple, kernel: Pair, dtype: np.dtype, channels_
 
 
 def _spread(grad: np.ndarray, scale: float | np.ndarray, masks: list[np.ndarray] | None, kernel: Pair,
-            scaled: np.ndarray, out: np.ndarray) -> None:
+            out: np.ndarray) -> None:
     """out[window offset k] = scale · mask_k · grad, through the kh·kw strided views of out (one slice of a batch)."""
+    scaled = _like(out, grad.dtype, grad.shape)
     np.multiply(grad, scale, out=scaled)  # one pass that also puts g in out's layout
     for k, view in enumerate(_window_views(out, kernel, grad.shape[2:])):
         if masks is None:

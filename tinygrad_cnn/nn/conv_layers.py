@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conv import pair
+from ..conv import check_padding_string, pair
 from ..tensor import Tensor
 from . import init
 from .layers import _empty_parameter
@@ -34,10 +34,7 @@ class Conv2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d", 1)
         self.stride = pair(stride, "stride", "Conv2d", 1)
         if isinstance(padding, str):  # 'same' or 'valid', kept as given (PyTorch's repr shows padding=same)
-            if padding not in ("same", "valid"):
-                raise ValueError(f"Conv2d: padding must be 'same', 'valid', an int or a pair of ints, got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"Conv2d: padding='same' needs stride 1, as in PyTorch (got stride={self.stride})")
+            check_padding_string(padding, self.stride, "Conv2d")
             self.padding: tuple[int, int] | str = padding
         else:
             self.padding = pair(padding, "padding", "Conv2d", 0)
