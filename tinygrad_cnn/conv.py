@@ -38,7 +38,7 @@ import numpy as np
 from .autograd import Function
 from .conv_fused import Conv2d
 from .im2col import Geometry, Pair, col2im, im2col, output_size, pair
-from .pool import MaxPool, WindowSum
+from .pool import MaxPool, WindowSum, avg_divisors, ceil_mode_extra, max_indices
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -200,37 +200,83 @@ def conv2d_reference(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     return out.reshape(n, ho, wo, c_out).permute(0, 3, 1, 2)
 
 
-def _pool_geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, op: str) -> Geometry:
+def _pool_geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                   op: str) -> tuple[Geometry, Pair]:
+    """The windows of a pooling op, and how many rows and columns ceil_mode adds after the input (below, right)."""
+    _check_4d(x, op)
     kernel = pair(kernel_size, "kernel_size", op, 1)
-    g = _geometry(x, op, kernel, kernel if stride is None else stride, padding, 1)
+    g = Geometry(kernel, pair(kernel if stride is None else stride, "stride", op, 1),
+                 pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1))
     if g.padding[0] > kernel[0] // 2 or g.padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding {g.padding} must be at most half the kernel size {kernel}")
-    return g
+    extra = (0, 0)
+    if ceil_mode:
+        extra = tuple(ceil_mode_extra(size, *args) for size, *args in  # type: ignore[assignment]
+                      zip(x.shape[2:], g.kernel, g.stride, g.padding, g.dilation))
+    _check_fits((*x.shape[:2], x.shape[2] + extra[0], x.shape[3] + extra[1]), g, op)
+    return g, extra
 
 
-def _pad_hw(x: Tensor, padding: Pair, value: float) -> Tensor:
-    ph, pw = padding
-    return x.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)), value=value) if ph or pw else x
+def _pad_hw(x: Tensor, padding: Pair, value: float, extra: Pair = (0, 0)) -> Tensor:
+    """x padded by `padding` on every side, plus `extra` rows below and columns to the right."""
+    (ph, pw), (eh, ew) = padding, extra
+    if not (ph or pw or eh or ew):
+        return x
+    return x.pad(((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew)), value=value)
 
 
-def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
-    """Max over each window (padding with -inf); the gradient is split evenly among tied maxima."""
-    g = _pool_geometry(x, kernel_size, stride, padding, "max_pool2d")
-    if g.stride == g.kernel:  # non-overlapping windows: the max of kh·kw strided views
-        return MaxPool.apply(_pad_hw(x, g.padding, -np.inf), kernel=g.kernel)
-    patches = Unfold.apply(x, geometry=g, value=-np.inf)
-    n, ho, wo, kh, kw, c = patches.shape
-    return patches.reshape(n, ho, wo, kh * kw, c).max(axis=3).permute(0, 3, 1, 2)
+def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over each window (padding with -inf); the gradient is split evenly among tied maxima.
+
+    As `torch.nn.functional.max_pool2d`: `ceil_mode` keeps a last, partial window
+    (if it starts inside the input), and `return_indices` also returns where each
+    maximum is, as an int64 index into the flattened H·W input (the first of tied maxima).
+    """
+    op = "max_pool2d"
+    g, extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
+    if g.stride == g.kernel and g.dilation == (1, 1):  # non-overlapping windows: the max of kh·kw strided views
+        out = MaxPool.apply(_pad_hw(x, g.padding, -np.inf, extra), kernel=g.kernel)
+    else:
+        patches = Unfold.apply(_pad_hw(x, (0, 0), -np.inf, extra), geometry=g, value=-np.inf)
+        n, ho, wo, kh, kw, c = patches.shape
+        out = patches.reshape(n, ho, wo, kh * kw, c).max(axis=3).permute(0, 3, 1, 2)
+    if not return_indices:
+        return out
+    from .tensor import Tensor  # conv.py is imported by tensor.py
+    return out, Tensor(max_indices(x.data, g, extra))
 
 
-def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
-    """Mean over each window; padded zeros count in the divisor (PyTorch's count_include_pad=True)."""
-    g = _pool_geometry(x, kernel_size, stride, padding, "avg_pool2d")
+def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over each window; padded zeros count in the divisor unless count_include_pad=False.
+
+    As `torch.nn.functional.avg_pool2d`: `ceil_mode` keeps a last, partial window,
+    whose divisor counts only what lies inside the padded input; `divisor_override`
+    divides every window's sum by one given number instead.
+    """
+    op = "avg_pool2d"
+    g, extra = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, op)
+    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
+                                         or isinstance(divisor_override, bool) or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
     if x.dtype.kind != "f":
         x = x.astype(np.float32)  # a mean of integers is a float, as in Tensor.mean
+    divisors = None  # one per window, (H_out, W_out), where windows differ; else one scale for all
+    if divisor_override is not None:
+        scale = 1.0 / divisor_override
+    elif extra == (0, 0) and (count_include_pad or g.padding == (0, 0)):  # every window whole: kh·kw
+        scale = 1.0 / (g.kernel[0] * g.kernel[1])
+    else:
+        out_hw = g.output_hw(x.shape[2] + extra[0], x.shape[3] + extra[1])
+        divisors, scale = avg_divisors(x.shape[2:], g, out_hw, count_include_pad), 1.0
     if g.stride == g.kernel:
-        return WindowSum.apply(_pad_hw(x, g.padding, 0.0), kernel=g.kernel,
-                               weights=(None, 1.0 / (g.kernel[0] * g.kernel[1])))
-    patches = Unfold.apply(x, geometry=g)
-    n, ho, wo, kh, kw, c = patches.shape
-    return patches.reshape(n, ho, wo, kh * kw, c).mean(axis=3).permute(0, 3, 1, 2)
+        out = WindowSum.apply(_pad_hw(x, g.padding, 0.0, extra), kernel=g.kernel, weights=(None, scale))
+    else:
+        patches = Unfold.apply(_pad_hw(x, (0, 0), 0.0, extra), geometry=g)
+        n, ho, wo, kh, kw, c = patches.shape
+        summed = patches.reshape(n, ho, wo, kh * kw, c).sum(axis=3)
+        out = (summed * scale if scale != 1.0 else summed).permute(0, 3, 1, 2)
+    if divisors is None:
+        return out
+    return out * (1.0 / divisors).astype(x.dtype)  # windows cut by an edge: each its own divisor

@@ -3,6 +3,8 @@
 The kh·kw views x[:, :, i::kh, j::kw] hold every window's pixels, one view per
 offset in the window; max or sum over the views is the pooled map. Overlapping
 windows take conv.py's im2col path instead (`Unfold`, then a max or a mean).
+At the end: the window arithmetic of PyTorch's pooling options (ceil_mode,
+count_include_pad, return_indices), plain numpy on sizes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from . import parallel
 from .autograd import Function
-from .im2col import Pair, _channels_last, _is_channels_last, _like
+from .im2col import Geometry, Pair, _channels_last, _is_channels_last, _like, im2col
 
 
 def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair) -> list[np.ndarray]:
@@ -166,3 +168,59 @@ def _spread(grad: np.ndarray, scale: float | np.ndarray, masks: list[np.ndarray]
             view[...] = scaled
         else:
             np.multiply(scaled, masks[k], out=view)
+
+
+# ------------------------------------------------------------------ PyTorch's pooling options
+def ceil_mode_extra(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """How many rows (or columns) ceil_mode adds after the padded input so that its last window fits.
+
+    ceil_mode rounds the number of windows up instead of down, so a last window
+    may hang over the end; as in PyTorch, only if it starts inside the input or
+    its left padding (otherwise it would see nothing but padding)::
+
+        size 5, kernel 2, stride 2:   [x x][x x][x .]     3 windows, 1 extra
+    """
+    span = dilation * (kernel - 1) + 1
+    windows = -(-(size + 2 * padding - span) // stride) + 1  # rounded up
+    if (windows - 1) * stride >= size + padding:
+        windows -= 1
+    return max(0, (windows - 1) * stride + span - (size + 2 * padding))
+
+
+def avg_divisors(input_hw: tuple, g: Geometry, out_hw: Pair, count_include_pad: bool) -> np.ndarray:
+    """(H_out, W_out): what avg_pool2d divides each window's sum by, as PyTorch does.
+
+    With count_include_pad the padding counts but ceil_mode's extra rows do not
+    (a window is cut at the end of the padded input); without it, only input pixels count.
+    """
+    sides = []
+    for size, k, s, p, n_out in zip(input_hw, g.kernel, g.stride, g.padding, out_hw):
+        start = np.arange(n_out) * s - p
+        end = np.minimum(start + k, size + p)
+        sides.append(end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0))
+    return np.outer(*sides)
+
+
+def max_indices(x: np.ndarray, g: Geometry, extra: Pair) -> np.ndarray:
+    """(N, C, H_out, W_out) int64: where each window's maximum is, as an index into the flattened H·W input.
+
+    The first maximum in the window's row-major order, as PyTorch's CPU kernel
+    picks. A window with nothing above -inf points, as PyTorch's does, at its
+    first position at or after (0, 0) on the window's (dilated) grid.
+    """
+    (eh, ew), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = extra, g.kernel, g.stride, g.padding, g.dilation
+    n, c, _, w = x.shape
+    if eh or ew:
+        x = np.pad(x, ((0, 0), (0, 0), (0, eh), (0, ew)), constant_values=-np.inf)
+    windows = im2col(x, g, -np.inf)
+    _, ho, wo = windows.shape[:3]
+    windows = windows.reshape(n, ho, wo, kh * kw, c)
+    k = windows.argmax(axis=3)[:, :, :, None]  # (N, H_out, W_out, 1, C)
+    ki, kj = np.divmod(k[:, :, :, 0], kw)
+    top, left = np.arange(ho) * sh - ph, np.arange(wo) * sw - pw  # each window's first row and column
+    index = (top[:, None, None] + ki * dh) * w + left[:, None] + kj * dw
+    first_h = np.where(top < 0, top + -(top // dh) * dh, top)  # -(top // dh) = ⌈−top / dh⌉
+    first_w = np.where(left < 0, left + -(left // dw) * dw, left)
+    nothing = np.take_along_axis(windows, k, axis=3)[:, :, :, 0] == -np.inf
+    index = np.where(nothing, (first_h[:, None] * w + first_w)[:, :, None], index)
+    return index.astype(np.int64).transpose(0, 3, 1, 2)

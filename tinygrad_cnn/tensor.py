@@ -605,13 +605,21 @@ class Tensor:
         """
         return _conv.conv2d(self, weight, bias, stride, padding, dilation, groups)
 
-    def max_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
-        """Max over each window (stride defaults to the kernel); ties share the gradient evenly."""
-        return _conv.max_pool2d(self, kernel_size, stride, padding)
+    def max_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                   ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Max over each window (stride defaults to the kernel); ties share the gradient evenly.
 
-    def avg_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0) -> Tensor:
-        """Mean over each window; padded zeros count in the divisor."""
-        return _conv.avg_pool2d(self, kernel_size, stride, padding)
+        The arguments are PyTorch's; with return_indices, also where each maximum is (int64, flat H·W index).
+        """
+        return _conv.max_pool2d(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+    def avg_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                   count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+        """Mean over each window; padded zeros count in the divisor unless count_include_pad=False.
+
+        The arguments are PyTorch's; ceil_mode's partial windows divide by what lies in the padded input.
+        """
+        return _conv.avg_pool2d(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
     def unfold2d(self, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Tensor:
         """im2col: (N, C, H, W) → (N, C·kh·kw, L), like `torch.nn.functional.unfold`."""

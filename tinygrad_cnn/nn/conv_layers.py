@@ -68,19 +68,25 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """The maximum over each kernel_size window (stride defaults to kernel_size; padding counts as -inf)."""
+    """The maximum over each kernel_size window (stride defaults to kernel_size; padding counts as -inf).
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+    PyTorch's arguments in PyTorch's order; with return_indices the forward
+    returns (output, indices), indices as in `F.max_pool2d`.
+    """
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
-        # Shown in the repr as PyTorch shows them; we implement only these values.
-        self.dilation = 1
-        self.ceil_mode = False
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.max_pool2d(self.kernel_size, stride=self.stride, padding=self.padding)
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -88,16 +94,21 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """The mean over each window; padded zeros count in the divisor (PyTorch's count_include_pad=True)."""
+    """The mean over each window; padded zeros count in the divisor unless count_include_pad=False."""
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.avg_pool2d(self.kernel_size, stride=self.stride, padding=self.padding)
+        return x.avg_pool2d(self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # what PyTorch shows
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -106,12 +106,16 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     return x.conv2d(weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
-def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    return x.max_pool2d(kernel_size, stride=stride, padding=padding)
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over each window, with `torch.nn.functional.max_pool2d`'s arguments in its order."""
+    return x.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    return x.avg_pool2d(kernel_size, stride=stride, padding=padding)
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over each window, with `torch.nn.functional.avg_pool2d`'s arguments in its order."""
+    return x.avg_pool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
