@@ -411,6 +411,19 @@ def test_relu_backward_is_one_fused_primitive_split_over_threads_in_gs_layout(mo
     np.testing.assert_array_equal(d_upstream.data, 2 * g * (a > 0))
 
 
+def test_the_input_hessian_of_a_relu_network_is_zeros_as_in_pytorch():
+    """d(dy/dx)/dx reaches x only through relu's mask: zeros (PyTorch's answer), not "x was not used"."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    w1, w2 = Tensor(rng.standard_normal((3, 5))), Tensor(rng.standard_normal((5, 1)))
+    (dx,) = autograd.grad(((x @ w1).relu() @ w2).sum(), x, create_graph=True)
+    np.testing.assert_allclose(dx.data, ((x.data @ w1.data > 0) * w2.data.T) @ w1.data.T)
+    (hessian_row,) = autograd.grad(dx[:, 0].sum(), x)
+    np.testing.assert_array_equal(hessian_row.data, np.zeros((2, 3)))
+    (direct,) = autograd.grad(autograd.grad(x.relu().sum(), x, create_graph=True)[0].sum(), x)
+    np.testing.assert_array_equal(direct.data, np.zeros((2, 3)))
+
+
 def test_relu_abs_and_clip_at_their_kinks_follow_pytorch():
     x = Tensor(np.array([0.0, -1.0, 1.0]), requires_grad=True)
     (x.relu() + x.abs() + x.clip(0.0, 1.0)).sum().backward()
