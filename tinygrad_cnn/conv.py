@@ -43,7 +43,7 @@ from .pool import MaxPool, WindowSum, avg_divisors, ceil_mode_extra, max_indices
 if TYPE_CHECKING:
     from .tensor import Tensor
 
-__all__ = ["Fold", "Geometry", "Unfold", "avg_pool2d", "col2im", "conv2d", "conv2d_reference", "im2col",
+__all__ = ["Fold", "Geometry", "Unfold", "avg_pool2d", "col2im", "conv2d", "conv2d_reference", "fold2d", "im2col",
            "max_pool2d", "output_size", "pair", "unfold2d"]
 
 
@@ -103,6 +103,32 @@ def unfold2d(x: Tensor, kernel_size: Any, stride: Any = 1, padding: Any = 0, dil
     patches = Unfold.apply(x, geometry=_geometry(x, "unfold2d", kernel_size, stride, padding, dilation))
     n, ho, wo, kh, kw, c = patches.shape
     return patches.permute(0, 5, 3, 4, 1, 2).reshape(n, c * kh * kw, ho * wo)
+
+
+def fold2d(x: Tensor, output_size: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1) -> Tensor:
+    """(N, C·kh·kw, L) → (N, C, H, W), overlapping values summed: col2im, exactly like `torch.nn.functional.fold`.
+
+    The adjoint of `unfold2d` (not its inverse: a pixel read by k windows comes back k times).
+    """
+    op = "fold2d"
+    if x.ndim != 3:
+        raise ValueError(f"{op}: expected a 3-D input (N, C·kh·kw, L), got shape {x.shape}")
+    h, w = pair(output_size, "output_size", op, 1)
+    g = Geometry(pair(kernel_size, "kernel_size", op, 1), pair(stride, "stride", op, 1),
+                 pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1))
+    (kh, kw), (n, rows, blocks) = g.kernel, x.shape
+    if rows % (kh * kw):
+        raise ValueError(f"{op}: input of shape {x.shape} has {rows} rows, not a multiple of kh·kw = {kh * kw} "
+                         f"for kernel_size {g.kernel}")
+    ho, wo = g.output_hw(h, w)
+    if ho < 1 or wo < 1 or ho * wo != blocks:
+        raise ValueError(f"{op}: output_size {(h, w)} with kernel {g.kernel}, stride {g.stride}, padding "
+                         f"{g.padding} and dilation {g.dilation} has {max(ho, 0)}×{max(wo, 0)} windows, but the input "
+                         f"of shape {x.shape} holds L = {blocks}")
+    c = rows // (kh * kw)
+    patches = x.reshape(n, c, kh, kw, ho, wo).permute(0, 4, 5, 2, 3, 1)  # Fold's (N, H_out, W_out, kh, kw, C)
+    return Fold.apply(patches, input_shape=(n, c, h, w), geometry=g)
 
 
 def _conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,

@@ -625,6 +625,11 @@ class Tensor:
         """im2col: (N, C, H, W) → (N, C·kh·kw, L), like `torch.nn.functional.unfold`."""
         return _conv.unfold2d(self, kernel_size, stride, padding, dilation)
 
+    def fold2d(self, output_size: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1) -> Tensor:
+        """col2im: (N, C·kh·kw, L) → (N, C, H, W), overlaps summed, like `torch.nn.functional.fold`."""
+        return _conv.fold2d(self, output_size, kernel_size, stride, padding, dilation)
+
 
 class _HookHandle:
     """Returned by `register_hook`; `remove()` unregisters the hook."""

@@ -8,7 +8,7 @@
 """
 
 from . import functional, init
-from .conv_layers import AvgPool2d, Conv2d, MaxPool2d
+from .conv_layers import AvgPool2d, Conv2d, Fold, MaxPool2d, Unfold
 from .layers import Dropout, Flatten, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .local import LocallyConnected2d
 from .module import IncompatibleKeys, Module, ModuleScope
@@ -22,6 +22,7 @@ __all__ = [
     "Conv2d",
     "Dropout",
     "Flatten",
+    "Fold",
     "Identity",
     "IncompatibleKeys",
     "Linear",
@@ -33,6 +34,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "Unfold",
     "functional",
     "init",
     "load",

@@ -118,6 +118,17 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
     return x.avg_pool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
+def unfold(x: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """im2col, (N, C, H, W) → (N, C·kh·kw, L), with `torch.nn.functional.unfold`'s arguments in its order."""
+    return x.unfold2d(kernel_size, stride, padding, dilation)
+
+
+def fold(x: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+         stride: Any = 1) -> Tensor:
+    """col2im, (N, C·kh·kw, L) → (N, C, H, W) with overlaps summed, `torch.nn.functional.fold`'s arguments."""
+    return x.fold2d(output_size, kernel_size, stride, padding, dilation)
+
+
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale survivors by 1/(1-p).
 
