@@ -11,9 +11,12 @@ from typing import Any
 
 from ..conv import check_padding_string, pair
 from ..tensor import Tensor
+from . import functional as F
 from . import init
 from .layers import _empty_parameter
 from .module import Module
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class Conv2d(Module):
@@ -21,11 +24,16 @@ class Conv2d(Module):
 
     Weight and bias start as U(±1/√fan_in) with fan_in = in_channels/groups · kh · kw,
     PyTorch's default. `padding` is an int, a pair, or 'same' / 'valid' (kept as given).
+    `padding_mode` other than 'zeros' pads the input with `F.pad` first (mirrored,
+    repeated or wrapped edges), then convolves with no padding, as PyTorch does.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True):
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros"):
         super().__init__()
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
         if groups <= 0 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
                              f"divisible by groups ({groups})")
@@ -51,8 +59,20 @@ class Conv2d(Module):
         init._default_weight_and_bias(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.conv2d(self.weight, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation,
+        padding = self.padding
+        if self.padding_mode != "zeros" and padding != "valid":  # pad by copying the input, then convolve unpadded
+            x, padding = F.pad(x, self._pad_amounts(), mode=self.padding_mode), 0
+        return x.conv2d(self.weight, self.bias, stride=self.stride, padding=padding, dilation=self.dilation,
                         groups=self.groups)
+
+    def _pad_amounts(self) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom), F.pad's order; 'same' puts an odd pixel after, as conv2d does."""
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            (top, bottom), (left, right) = ((t // 2, t - t // 2) for t in totals)
+        else:
+            (top, left), (bottom, right) = self.padding, self.padding
+        return left, right, top, bottom
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -64,6 +84,8 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 

@@ -15,6 +15,7 @@ so logits of ±1e4 give finite losses and gradients.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,73 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over each window, with `torch.nn.functional.avg_pool2d`'s arguments in its order."""
     return x.avg_pool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """`torch.nn.functional.pad`: `pad` gives (before, after) amounts from the last axis backwards.
+
+    So (1, 2) pads the last axis, (1, 1, 2, 2) also the one before it. Along one row::
+
+        constant   0 0 | a b c d | 0 0      (value; negative amounts crop, as in PyTorch)
+        reflect    c b | a b c d | c b      (mirrored, the edge not repeated: amounts < the size)
+        replicate  a a | a b c d | d d      (the edge repeated)
+        circular   c d | a b c d | a b      (wrapped around: amounts ≤ the size)
+
+    The last three gather with one index array per padded axis (Tensor
+    indexing), so they are differentiable twice: the gradient adds every copy
+    of an element back onto it.
+    """
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    amounts = list(pad) if isinstance(pad, (tuple, list)) else None
+    if (amounts is None or len(amounts) % 2 or len(amounts) > 2 * x.ndim
+            or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in amounts)):
+        raise ValueError(f"pad: pad must be an even-length sequence of ints, at most 2 per axis of the input "
+                         f"(shape {x.shape}), got {pad!r}")
+    if mode != "constant" and value not in (None, 0):
+        raise ValueError(f"pad: a value ({value}) only applies to mode='constant', not {mode!r}")
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(amounts) // 2):
+        pairs[x.ndim - 1 - k] = (int(amounts[2 * k]), int(amounts[2 * k + 1]))
+    if mode == "constant":
+        for axis, (before, after) in enumerate(pairs):
+            if x.shape[axis] + min(before, 0) + min(after, 0) < 0:  # PyTorch crops first, then pads
+                raise ValueError(f"pad: cropping ({before}, {after}) leaves a negative size on axis {axis} "
+                                 f"of the input of shape {x.shape}")
+        grown = x.pad([(max(b, 0), max(a, 0)) for b, a in pairs], value=0.0 if value is None else value)
+        if any(b < 0 or a < 0 for b, a in pairs):
+            grown = grown[tuple(slice(-min(b, 0), grown.shape[i] + min(a, 0)) for i, (b, a) in enumerate(pairs))]
+        return grown
+    for axis, (before, after) in enumerate(pairs):
+        if before or after:
+            index = _pad_index(x.shape[axis], before, after, mode, axis, x.shape)
+            x = x[(slice(None),) * axis + (index,)]
+    return x
+
+
+def _pad_index(size: int, before: int, after: int, mode: str, axis: int, shape: tuple) -> np.ndarray:
+    """Which input position each padded position along one axis copies."""
+    if min(before, after) < 0:
+        raise ValueError(f"pad: {mode} padding cannot crop: got ({before}, {after}) on axis {axis} "
+                         f"(input shape {shape})")
+    if size == 0:
+        raise ValueError(f"pad: {mode} padding needs a non-empty axis {axis} to copy from (input shape {shape})")
+    if mode == "reflect" and max(before, after) >= size:
+        raise ValueError(f"pad: reflect padding ({before}, {after}) of axis {axis} must be less than its size "
+                         f"{size} (input shape {shape}): the mirror does not repeat the edge")
+    if mode == "circular" and max(before, after) > size:
+        raise ValueError(f"pad: circular padding ({before}, {after}) of axis {axis} must be at most its size "
+                         f"{size} (input shape {shape})")
+    positions = np.arange(-before, size + after)
+    if mode == "reflect":
+        positions = np.abs(positions)
+        return np.where(positions >= size, 2 * (size - 1) - positions, positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, size - 1)
+    return positions % size
 
 
 def unfold(x: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
