@@ -264,6 +264,8 @@ def run_backward(
         for t in reversed(order):
             g = grads.pop(t, None)
             if g is None:
+                if wanted is not None and t in wanted:  # reached, but every derivative on the way was zero
+                    found[wanted[t]] = Tensor._wrap(np.zeros_like(t.data))
                 continue
             if t._hooks:
                 g = _run_hooks(t, g)

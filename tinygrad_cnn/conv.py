@@ -52,8 +52,9 @@ def _check_4d(x: Tensor, op: str) -> None:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
 
 
-def _check_fits(shape: tuple, g: Geometry, op: str) -> None:
-    h, w = shape[2] + 2 * g.padding[0], shape[3] + 2 * g.padding[1]
+def _check_fits(shape: tuple, g: Geometry, op: str, extra: Pair = (0, 0)) -> None:
+    """One (dilated) window must fit in the padded input, `extra` rows and columns after it included (ceil_mode)."""
+    h, w = shape[2] + 2 * g.padding[0] + extra[0], shape[3] + 2 * g.padding[1] + extra[1]
     if g.dilation[0] * (g.kernel[0] - 1) + 1 > h or g.dilation[1] * (g.kernel[1] - 1) + 1 > w:
         raise ValueError(f"{op}: kernel {g.kernel} (dilation {g.dilation}) is larger than the padded input "
                          f"({h}×{w}) for input shape {shape}")
@@ -90,10 +91,15 @@ class Fold(Function):
 
 
 # ------------------------------------------------------------------ the public functions
+def _sizes(op: str, kernel: Any, stride: Any, padding: Any, dilation: Any) -> Geometry:
+    """The four size arguments, each an int or a pair, checked and made pairs (TypeError / ValueError naming `op`)."""
+    return Geometry(pair(kernel, "kernel_size", op, 1), pair(stride, "stride", op, 1),
+                    pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1))
+
+
 def _geometry(x: Tensor, op: str, kernel: Any, stride: Any, padding: Any, dilation: Any) -> Geometry:
     _check_4d(x, op)
-    g = Geometry(pair(kernel, "kernel_size", op, 1), pair(stride, "stride", op, 1), pair(padding, "padding", op, 0),
-                 pair(dilation, "dilation", op, 1))
+    g = _sizes(op, kernel, stride, padding, dilation)
     _check_fits(x.shape, g, op)
     return g
 
@@ -115,8 +121,7 @@ def fold2d(x: Tensor, output_size: Any, kernel_size: Any, stride: Any = 1, paddi
     if x.ndim != 3:
         raise ValueError(f"{op}: expected a 3-D input (N, C·kh·kw, L), got shape {x.shape}")
     h, w = pair(output_size, "output_size", op, 1)
-    g = Geometry(pair(kernel_size, "kernel_size", op, 1), pair(stride, "stride", op, 1),
-                 pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1))
+    g = _sizes(op, kernel_size, stride, padding, dilation)
     (kh, kw), (n, rows, blocks) = g.kernel, x.shape
     if rows % (kh * kw):
         raise ValueError(f"{op}: input of shape {x.shape} has {rows} rows, not a multiple of kh·kw = {kh * kw} "
@@ -230,16 +235,14 @@ def _pool_geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilat
                    op: str) -> tuple[Geometry, Pair]:
     """The windows of a pooling op, and how many rows and columns ceil_mode adds after the input (below, right)."""
     _check_4d(x, op)
-    kernel = pair(kernel_size, "kernel_size", op, 1)
-    g = Geometry(kernel, pair(kernel if stride is None else stride, "stride", op, 1),
-                 pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1))
-    if g.padding[0] > kernel[0] // 2 or g.padding[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding {g.padding} must be at most half the kernel size {kernel}")
+    g = _sizes(op, kernel_size, kernel_size if stride is None else stride, padding, dilation)
+    if g.padding[0] > g.kernel[0] // 2 or g.padding[1] > g.kernel[1] // 2:
+        raise ValueError(f"{op}: padding {g.padding} must be at most half the kernel size {g.kernel}")
     extra = (0, 0)
     if ceil_mode:
         extra = tuple(ceil_mode_extra(size, *args) for size, *args in  # type: ignore[assignment]
                       zip(x.shape[2:], g.kernel, g.stride, g.padding, g.dilation))
-    _check_fits((*x.shape[:2], x.shape[2] + extra[0], x.shape[3] + extra[1]), g, op)
+    _check_fits(x.shape, g, op, extra)
     return g, extra
 
 
@@ -256,15 +259,17 @@ def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
     """Max over each window (padding with -inf); the gradient is split evenly among tied maxima.
 
     As `torch.nn.functional.max_pool2d`: `ceil_mode` keeps a last, partial window
-    (if it starts inside the input), and `return_indices` also returns where each
-    maximum is, as an int64 index into the flattened H·W input (the first of tied maxima).
+    (if it starts inside the input or its left padding), and `return_indices`
+    also returns where each maximum is, as an int64 index into the flattened H·W
+    input (the first of tied maxima, the last NaN, as PyTorch's CPU kernel picks).
     """
     op = "max_pool2d"
     g, extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # what padding holds: it never wins
     if g.stride == g.kernel and g.dilation == (1, 1):  # non-overlapping windows: the max of kh·kw strided views
-        out = MaxPool.apply(_pad_hw(x, g.padding, -np.inf, extra), kernel=g.kernel)
+        out = MaxPool.apply(_pad_hw(x, g.padding, lowest, extra), kernel=g.kernel)
     else:
-        patches = Unfold.apply(_pad_hw(x, (0, 0), -np.inf, extra), geometry=g, value=-np.inf)
+        patches = Unfold.apply(_pad_hw(x, (0, 0), lowest, extra), geometry=g, value=lowest)
         n, ho, wo, kh, kw, c = patches.shape
         out = patches.reshape(n, ho, wo, kh * kw, c).max(axis=3).permute(0, 3, 1, 2)
     if not return_indices:
@@ -277,15 +282,17 @@ def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over each window; padded zeros count in the divisor unless count_include_pad=False.
 
-    As `torch.nn.functional.avg_pool2d`: `ceil_mode` keeps a last, partial window,
-    whose divisor counts only what lies inside the padded input; `divisor_override`
-    divides every window's sum by one given number instead.
+    As `torch.nn.functional.avg_pool2d`: `ceil_mode` keeps a last, partial window
+    (with count_include_pad, its divisor counts only what lies inside the padded
+    input); `divisor_override` divides every window's sum by one given number instead.
     """
     op = "avg_pool2d"
     g, extra = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, op)
-    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
-                                         or isinstance(divisor_override, bool) or divisor_override == 0):
-        raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+    if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or isinstance(divisor_override, bool):
+            raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must not be zero")
     if x.dtype.kind != "f":
         x = x.astype(np.float32)  # a mean of integers is a float, as in Tensor.mean
     divisors = None  # one per window, (H_out, W_out), where windows differ; else one scale for all

@@ -617,7 +617,7 @@ class Tensor:
                    count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
         """Mean over each window; padded zeros count in the divisor unless count_include_pad=False.
 
-        The arguments are PyTorch's; ceil_mode's partial windows divide by what lies in the padded input.
+        The arguments are PyTorch's (ceil_mode, count_include_pad, divisor_override: see `conv.avg_pool2d`).
         """
         return _conv.avg_pool2d(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 

@@ -1,4 +1,4 @@
-"""Convolution and pooling layers: thin holders of settings around `Tensor.conv2d` and the pools.
+"""Convolution, pooling, Unfold and Fold layers: thin holders of settings around the Tensor methods.
 
 As in PyTorch, Conv2d stores its sizes as pairs (``kernel_size=(3, 3)``) while
 the pooling layers keep them as given (``MaxPool2d(2).kernel_size == 2``); the
