@@ -346,6 +346,16 @@ def test_grad_unused_input():
     assert gx.item() == 2.0 and gu is None
 
 
+def test_grad_of_an_input_reached_only_through_zero_derivatives_is_zeros():
+    """relu's mask is in the graph but has derivative 0: zeros, as PyTorch answers, not "not used"."""
+    x = leaf([-1.0, 2.0])
+    (dx,) = grad(x.relu().sum(), [x], create_graph=True)
+    (second,) = grad(dx.sum(), [x], retain_graph=True)
+    assert second.data.tolist() == [0.0, 0.0]
+    (second,) = grad(dx.sum(), [x], allow_unused=True)  # reached, so zeros here too, not None
+    assert second.data.tolist() == [0.0, 0.0]
+
+
 def test_grad_of_an_input_without_grad_is_an_error():
     x = leaf([1.0])
     with pytest.raises(RuntimeError, match="does not require grad"):

@@ -274,3 +274,20 @@ def test_every_small_square_geometry_matches_loops(kind):
                                 np.testing.assert_array_equal(indices.data, expected_indices, err_msg=str(kwargs))
                             checked += 1
     assert checked > 300
+
+
+def test_ceil_mode_errors_name_the_real_input_shape():
+    with pytest.raises(ValueError) as info:
+        Tensor(np.zeros((2, 3, 5, 5))).max_pool2d(8, 2, ceil_mode=True)
+    assert "max_pool2d" in str(info.value) and "(2, 3, 5, 5)" in str(info.value)
+
+
+@pytest.mark.filterwarnings("error")  # no cast of -inf into integers
+def test_integer_max_pooling_pads_with_the_dtypes_minimum():
+    x = Tensor(np.arange(-18, 18, dtype=np.int64).reshape(1, 1, 6, 6))
+    out, indices = x.max_pool2d(3, 2, padding=1, ceil_mode=True, return_indices=True)  # PyTorch's numbers below
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out.data[0, 0], [[-11, -9, -7, -7], [1, 3, 5, 5], [13, 15, 17, 17],
+                                                   [13, 15, 17, 17]])
+    np.testing.assert_array_equal(indices.data[0, 0], [[7, 9, 11, 11], [19, 21, 23, 23], [31, 33, 35, 35],
+                                                       [31, 33, 35, 35]])
