@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from tinygrad_cnn import parallel
@@ -25,3 +26,9 @@ settings.register_profile(
 )
 settings.register_profile("thorough", deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch for the comparison tests, or a skip: the core suite never needs it."""
+    return pytest.importorskip("torch")

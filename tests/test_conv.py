@@ -23,27 +23,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
 from tinygrad_cnn.conv import Fold, Geometry, Unfold, conv2d_reference
 from tinygrad_cnn.conv_fused import Conv2dBiasGrad, Conv2dInputGrad, Conv2dWeightGrad
 from tinygrad_cnn.im2col import Patches, im2col
-from tinygrad_cnn.testing import Conv2dCase, Pool2dCase, conv2d_cases, pool2d_cases
+from tinygrad_cnn.testing import Conv2dCase, Pool2dCase, conv2d_cases, examples, pool2d_cases, seeds
 
 LAYOUTS = ("nchw", "channels_last", "strided")
-seeds = st.integers(0, 2**32 - 1)
 
 
-def examples(n: int) -> settings:
-    """`n` examples under the default ("fast") profile, scaled up by the "thorough" one."""
-    return settings(max_examples=max(1, n * settings.default.max_examples // 50))
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
 
 
 # ============================================================================ strategies and helpers

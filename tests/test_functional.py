@@ -14,11 +14,6 @@ from tinygrad_cnn.nn import functional as F
 from tinygrad_cnn.testing import shapes
 
 
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
 def _r(*shape, seed=0, low=-2.0, high=2.0):
     return np.random.default_rng(seed).uniform(low, high, shape)
 

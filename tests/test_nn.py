@@ -19,11 +19,6 @@ from tinygrad_cnn.nn import functional as F
 from tinygrad_cnn.nn import init
 
 
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
 # ============================================================================ the same small CNN in both libraries
 def _cnn(lib):
     """`lib` is torch.nn or our nn: the same architecture, names and defaults."""

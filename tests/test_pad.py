@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_cnn import Tensor, gradcheck, gradgradcheck, nn
 from tinygrad_cnn.nn import functional as F
+from tinygrad_cnn.testing import examples, seeds
 
 NUMPY_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-seeds = st.integers(0, 2**32 - 1)
 
 
-def examples(n: int) -> settings:
-    """`n` examples under the default ("fast") profile, scaled up by the "thorough" one."""
-    return settings(max_examples=max(1, n * settings.default.max_examples // 50))
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
 
 
 @st.composite

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -36,11 +37,25 @@ __all__ = [
     "axes",
     "broadcastable_shapes",
     "conv2d_cases",
+    "examples",
     "matmul_shapes",
     "pool2d_cases",
+    "seeds",
     "shapes",
     "tensors",
 ]
+
+
+seeds = st.integers(0, 2**32 - 1)  # a numpy Generator seed: Hypothesis picks the seed, numpy the big arrays
+
+
+def examples(n: int) -> settings:
+    """Run `n` examples under a 50-example profile, scaled with the loaded one's max_examples.
+
+    So one test can ask for fewer (slow gradient checks) or more examples than
+    the default, and a "thorough" profile still multiplies every test's count.
+    """
+    return settings(max_examples=max(1, n * settings.default.max_examples // 50))
 
 
 def shapes(min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: int = 5) -> st.SearchStrategy[tuple]:
