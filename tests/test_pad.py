@@ -80,9 +80,13 @@ def test_reflect_sends_each_copys_gradient_back():
 def test_pad_matches_torch(torch, channels, height, width, mode, data, seed):
     """The combinations PyTorch supports for every mode: a 4-D input, its last two axes padded."""
     shape = (2, channels, height, width)
-    low = -1 if mode == "constant" else 0
-    top_w, top_h = {"reflect": (width - 1, height - 1), "circular": (width, height)}.get(mode, (2, 2))
-    pad = tuple(data.draw(st.integers(low, top)) for top in (top_w, top_w, top_h, top_h))
+    pad: tuple[int, ...] = ()
+    for size in (width, height):  # F.pad's order: the last axis first
+        top = {"reflect": size - 1, "circular": size}.get(mode, 2)
+        low = -1 if mode == "constant" else 0
+        before = data.draw(st.integers(low, top))
+        after = data.draw(st.integers(max(low, -(size + min(before, 0))), top))  # crops leave a size ≥ 0
+        pad += (before, after)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
