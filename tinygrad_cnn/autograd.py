@@ -329,7 +329,9 @@ def grad(
 
     Like `torch.autograd.grad`. With `create_graph=True` the returned gradients
     are themselves differentiable: a gradient penalty or a Hessian-vector product
-    is `grad(grad(f, x, create_graph=True)[0] @ v, x)`.
+    is `grad(grad(f, x, create_graph=True)[0] @ v, x)`. An input the graph
+    reaches only through zero derivatives (relu's mask) gets zeros; one it never
+    reaches is an error, or None with `allow_unused=True`.
     """
     outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
