@@ -27,7 +27,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
-from tinygrad_cnn.conv import Fold, Geometry, Unfold, conv2d_reference
+from tinygrad_cnn.conv import Fold, Geometry, Unfold, conv2d_reference, max_pool2d_reference
 from tinygrad_cnn.conv_fused import Conv2dBiasGrad, Conv2dInputGrad, Conv2dWeightGrad
 from tinygrad_cnn.im2col import Patches, im2col
 from tinygrad_cnn.testing import Conv2dCase, Pool2dCase, conv2d_cases, examples, pool2d_cases, seeds
@@ -411,6 +411,20 @@ def test_pool_gradcheck_and_gradgradcheck(kind, path, data, seed):
     x = Tensor(distinct_values(case.input_shape, np.random.default_rng(seed)), requires_grad=True)
     assert gradcheck(lambda x: pool(kind)(x, **kwargs), [x])
     assert gradgradcheck(lambda x: pool(kind)(x, **kwargs), [x])
+
+
+@examples(40)
+@given(data=st.data(), seed=seeds, x_layout=st.sampled_from(LAYOUTS))
+def test_max_pool2d_matches_its_unfold_reference_in_value_and_all_derivatives(data, seed, x_layout):
+    """The strided-view primitives against unfold + max (`max_pool2d_reference`), on small integers (many ties)."""
+    case, kwargs = data.draw(st.one_of(pool_calls("fast"), pool_calls("unfold")))
+    x = layout(np.random.default_rng(seed).integers(0, 3, case.input_shape).astype(np.float64), x_layout)
+    views = first_and_second_derivatives(Tensor.max_pool2d, [x], kwargs, seed)
+    reference = first_and_second_derivatives(max_pool2d_reference, [x], kwargs, seed)
+    assert_close(views[0].data, reference[0].data, np.float64, "forward", tight=True)
+    assert_close(views[1][0], reference[1][0], np.float64, "d/dx", tight=True)
+    for name, v, r in zip(["x", "upstream"], views[2], reference[2]):
+        assert_close(v, r, np.float64, f"second derivative, d/d{name}", tight=True)
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])

@@ -24,9 +24,10 @@ them are differentiable twice with no extra code.
 Where the rest lives: im2col.py (the window geometry, the channels-last layout
 our activations are stored in, im2col and col2im as plain numpy),
 conv_fused.py (the fast primitives `conv2d` runs, which split the batch over
-the cores), pool.py (non-overlapping pooling over strided views). This file
-holds `Unfold`/`Fold`, the composite `conv2d_reference` the tests trust, and
-the public functions with their argument checks.
+the cores), pool.py (pooling over strided views, one per window offset). This
+file holds `Unfold`/`Fold`, the composites `conv2d_reference` and
+`max_pool2d_reference` the tests trust, and the public functions with their
+argument checks.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 __all__ = ["Fold", "Geometry", "Unfold", "avg_pool2d", "col2im", "conv2d", "conv2d_reference", "fold2d", "im2col",
-           "max_pool2d", "output_size", "pair", "unfold2d"]
+           "max_pool2d", "max_pool2d_reference", "output_size", "pair", "unfold2d"]
 
 
 def _check_4d(x: Tensor, op: str) -> None:
@@ -254,6 +255,12 @@ def _pad_hw(x: Tensor, padding: Pair, value: float, extra: Pair = (0, 0)) -> Ten
     return x.pad(((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew)), value=value)
 
 
+def _view_steps(g: Geometry) -> dict:
+    """The pooling primitives' window arguments: stride and dilation only where they are not the defaults."""
+    return {"kernel": g.kernel, "stride": None if g.stride == g.kernel else g.stride,
+            "dilation": None if g.dilation == (1, 1) else g.dilation}
+
+
 def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max over each window (padding with -inf); the gradient is split evenly among tied maxima.
@@ -266,12 +273,7 @@ def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
     op = "max_pool2d"
     g, extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # what padding holds: it never wins
-    if g.stride == g.kernel and g.dilation == (1, 1):  # non-overlapping windows: the max of kh·kw strided views
-        out = MaxPool.apply(_pad_hw(x, g.padding, lowest, extra), kernel=g.kernel)
-    else:
-        patches = Unfold.apply(_pad_hw(x, (0, 0), lowest, extra), geometry=g, value=lowest)
-        n, ho, wo, kh, kw, c = patches.shape
-        out = patches.reshape(n, ho, wo, kh * kw, c).max(axis=3).permute(0, 3, 1, 2)
+    out = MaxPool.apply(_pad_hw(x, g.padding, lowest, extra), **_view_steps(g))  # the max of kh·kw strided views
     if not return_indices:
         return out
     from .tensor import Tensor  # conv.py is imported by tensor.py
@@ -303,13 +305,21 @@ def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
     else:
         out_hw = g.output_hw(x.shape[2] + extra[0], x.shape[3] + extra[1])
         divisors, scale = avg_divisors(x.shape[2:], g, out_hw, count_include_pad), 1.0
-    if g.stride == g.kernel:
-        out = WindowSum.apply(_pad_hw(x, g.padding, 0.0, extra), kernel=g.kernel, weights=(None, scale))
-    else:
-        patches = Unfold.apply(_pad_hw(x, (0, 0), 0.0, extra), geometry=g)
-        n, ho, wo, kh, kw, c = patches.shape
-        summed = patches.reshape(n, ho, wo, kh * kw, c).sum(axis=3)
-        out = (summed * scale if scale != 1.0 else summed).permute(0, 3, 1, 2)
+    out = WindowSum.apply(_pad_hw(x, g.padding, 0.0, extra), weights=(None, scale), **_view_steps(g))
     if divisors is None:
         return out
     return out * (1.0 / divisors).astype(x.dtype)  # windows cut by an edge: each its own divisor
+
+
+def max_pool2d_reference(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0,
+                         dilation: Any = 1) -> Tensor:
+    """max_pool2d as a composite: unfold (padding with -inf), then max over the window axis.
+
+    The textbook form, built only from primitives tested on their own. `max_pool2d`
+    runs strided-view primitives instead (pool.py): no patch matrix, kh·kw times
+    less memory; the tests check the two against each other.
+    """
+    g, _ = _pool_geometry(x, kernel_size, stride, padding, dilation, False, "max_pool2d")
+    patches = Unfold.apply(x, geometry=g, value=-np.inf)
+    n, ho, wo, kh, kw, c = patches.shape
+    return patches.reshape(n, ho, wo, kh * kw, c).max(axis=3).permute(0, 3, 1, 2)

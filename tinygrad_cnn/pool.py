@@ -1,8 +1,11 @@
-"""Non-overlapping pooling (stride = kernel) as primitives over strided views, not im2col.
+"""Pooling as primitives over strided views, not im2col: one view per offset in the window.
 
-The kh·kw views x[:, :, i::kh, j::kw] hold every window's pixels, one view per
-offset in the window; max or sum over the views is the pooled map. Overlapping
-windows take conv.py's im2col path instead (`Unfold`, then a max or a mean).
+For kernel offset (i, j) the view x[:, :, i·dh::sh, j·dw::sw] holds that offset's
+pixel of every window (cut to the output size); max or sum over the kh·kw views
+is the pooled map, with no copy of the input. Non-overlapping windows (stride =
+kernel, the common 2×2) scatter their gradient by plain assignment; overlapping
+ones (a 3×3 window with stride 2) add it, offset by offset, as col2im does.
+conv.py's `max_pool2d_reference` is the same function as unfold then max.
 At the end: the window arithmetic of PyTorch's pooling options (ceil_mode,
 count_include_pad, return_indices), plain numpy on sizes.
 """
@@ -16,10 +19,29 @@ from .autograd import Function
 from .im2col import Geometry, Pair, _channels_last, _is_channels_last, _like
 
 
-def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair) -> list[np.ndarray]:
-    """The kh·kw strided views x[:, :, i::kh, j::kw], one per offset in the window (no copy)."""
+def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair, stride: Pair | None = None,
+                  dilation: Pair | None = None) -> list[np.ndarray]:
+    """The kh·kw strided views x[:, :, i·dh::sh, j·dw::sw] cut to out_hw, one per offset (i, j) (no copy).
+
+    stride None means the kernel (windows side by side), dilation None means 1.
+    """
     (kh, kw), (ho, wo) = kernel, out_hw
-    return [x[:, :, i:i + kh * ho:kh, j:j + kw * wo:kw] for i in range(kh) for j in range(kw)]
+    (sh, sw), (dh, dw) = stride or kernel, dilation or (1, 1)
+    return [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            for i in range(kh) for j in range(kw)]
+
+
+def _out_hw(shape: tuple, kernel: Pair, stride: Pair | None, dilation: Pair | None) -> Pair:
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride or kernel, dilation or (1, 1)
+    return (shape[2] - dh * (kh - 1) - 1) // sh + 1, (shape[3] - dw * (kw - 1) - 1) // sw + 1
+
+
+def _overlapping(kernel: Pair, stride: Pair | None, dilation: Pair | None) -> bool:
+    """Whether a pixel may lie in two windows (then scatters must add, not assign); erring towards yes."""
+    if stride is None and dilation in (None, (1, 1)):
+        return False
+    (sh, sw), (dh, dw) = stride or kernel, dilation or (1, 1)
+    return not (dh == dw == 1 and sh >= kernel[0] and sw >= kernel[1])
 
 
 def _batch_chunks(shape: tuple) -> list[slice]:
@@ -32,7 +54,7 @@ def _part(scale: float | np.ndarray, s: slice) -> float | np.ndarray:
 
 
 class WindowSum(Function):
-    """y[window] = scale · Σ over the window's kh·kw offsets k of mask_k · x[k] (stride = kernel).
+    """y[window] = scale · Σ over the window's kh·kw offsets k of mask_k · x[k].
 
     `weights` is (masks, scale): masks a tuple of kh·kw boolean arrays of y's shape (or
     None: all ones), scale a number or an array of y's shape. With (None, 1/(kh·kw))
@@ -40,14 +62,15 @@ class WindowSum(Function):
     pooling's backward. ⇒ d x = WindowScatter(g) (the weights are constants).
     """
 
-    def forward(ctx, x, kernel, weights):
-        ctx.kernel, ctx.weights, ctx.input_shape = kernel, weights, x.shape
+    def forward(ctx, x, kernel, weights, stride=None, dilation=None):
+        ctx.kernel, ctx.stride, ctx.dilation = kernel, stride, dilation
+        ctx.weights, ctx.input_shape = weights, x.shape
         masks, scale = weights
-        ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
-        out = _like(_window_views(x, kernel, (ho, wo))[0])
+        out_hw = _out_hw(x.shape, kernel, stride, dilation)
+        out = _like(_window_views(x, kernel, out_hw, stride, dilation)[0])
 
         def piece(s: slice) -> None:
-            views, part = _window_views(x[s], kernel, (ho, wo)), out[s]
+            views, part = _window_views(x[s], kernel, out_hw, stride, dilation), out[s]
             if masks is None:
                 np.add(views[0], views[1], out=part) if len(views) > 1 else np.copyto(part, views[0])
                 for view in views[2:]:
@@ -64,7 +87,8 @@ class WindowSum(Function):
 
     def backward(ctx, grad):
         return WindowScatter.apply(grad, kernel=ctx.kernel, weights=ctx.weights, input_shape=ctx.input_shape,
-                                   channels_last=_is_channels_last(grad.data))
+                                   channels_last=_is_channels_last(grad.data), stride=ctx.stride,
+                                   dilation=ctx.dilation)
 
 
 class WindowScatter(Function):
@@ -74,36 +98,38 @@ class WindowScatter(Function):
     laid out channels-last or not as asked. ⇒ d y = WindowSum(g).
     """
 
-    def forward(ctx, grad, kernel, weights, input_shape, channels_last):
-        ctx.kernel, ctx.weights = kernel, weights
+    def forward(ctx, grad, kernel, weights, input_shape, channels_last, stride=None, dilation=None):
+        ctx.kernel, ctx.stride, ctx.dilation, ctx.weights = kernel, stride, dilation, weights
         masks, scale = weights
-        out = _scatter_target(input_shape, kernel, grad.dtype, channels_last)
+        out = _scatter_target(input_shape, kernel, grad.dtype, channels_last, stride, dilation)
 
         def piece(s: slice) -> None:
-            _spread(grad[s], _part(scale, s), None if masks is None else [m[s] for m in masks], kernel, out[s])
+            _spread(grad[s], _part(scale, s), None if masks is None else [m[s] for m in masks], kernel, out[s],
+                    stride, dilation)
 
         parallel.run(piece, _batch_chunks(input_shape))
         return out
 
     def backward(ctx, grad):
-        return WindowSum.apply(grad, kernel=ctx.kernel, weights=ctx.weights)
+        return WindowSum.apply(grad, kernel=ctx.kernel, weights=ctx.weights, stride=ctx.stride,
+                               dilation=ctx.dilation)
 
 
 class MaxPool(Function):
-    """y[window] = max over the window (stride = kernel, no padding): the max of kh·kw strided views.
+    """y[window] = max over the window (no padding: conv.py pads first): the max of kh·kw strided views.
 
     ⇒ d x = MaxPoolGrad(g): each pixel that holds its window's max gets an equal
     share of the window's gradient (ties split evenly, as the contract says; after
     a ReLU, all-zero windows are common).
     """
 
-    def forward(ctx, x, kernel):
-        ctx.kernel = kernel
-        ho, wo = x.shape[2] // kernel[0], x.shape[3] // kernel[1]
-        out = _like(_window_views(x, kernel, (ho, wo))[0])
+    def forward(ctx, x, kernel, stride=None, dilation=None):
+        ctx.kernel, ctx.stride, ctx.dilation = kernel, stride, dilation
+        out_hw = _out_hw(x.shape, kernel, stride, dilation)
+        out = _like(_window_views(x, kernel, out_hw, stride, dilation)[0])
 
         def piece(s: slice) -> None:
-            views, part = _window_views(x[s], kernel, (ho, wo)), out[s]
+            views, part = _window_views(x[s], kernel, out_hw, stride, dilation), out[s]
             np.maximum(views[0], views[1], out=part) if len(views) > 1 else np.copyto(part, views[0])
             for view in views[2:]:
                 np.maximum(part, view, out=part)
@@ -114,7 +140,8 @@ class MaxPool(Function):
 
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return MaxPoolGrad.apply(grad, kernel=ctx.kernel, x=ctx.inputs[0].data, out=out)
+        return MaxPoolGrad.apply(grad, kernel=ctx.kernel, x=ctx.inputs[0].data, out=out, stride=ctx.stride,
+                                 dilation=ctx.dilation)
 
 
 class MaxPoolGrad(Function):
@@ -127,46 +154,62 @@ class MaxPoolGrad(Function):
     ⇒ d g = WindowSum(gz, (masks, 1/count)), the weights kept from the forward.
     """
 
-    def forward(ctx, grad, kernel, x, out):
+    def forward(ctx, grad, kernel, x, out, stride=None, dilation=None):
         masks = tuple(_like(out, bool) for _ in range(kernel[0] * kernel[1]))
         scale = _like(out)  # 1 / the number of maxima in each window
-        ctx.kernel, ctx.weights = kernel, (masks, scale)
-        dx = _scatter_target(x.shape, kernel, grad.dtype, _is_channels_last(x))
+        ctx.kernel, ctx.stride, ctx.dilation, ctx.weights = kernel, stride, dilation, (masks, scale)
+        dx = _scatter_target(x.shape, kernel, grad.dtype, _is_channels_last(x), stride, dilation)
         counter = np.uint8 if len(masks) < 256 else np.int32  # bools add as uint8 views, no cast
 
         def piece(s: slice) -> None:
             mine = [mask[s] for mask in masks]
-            for view, mask in zip(_window_views(x[s], kernel, out.shape[2:]), mine):
+            for view, mask in zip(_window_views(x[s], kernel, out.shape[2:], stride, dilation), mine):
                 np.equal(view, out[s], out=mask)
             count = mine[0].astype(counter)
             for mask in mine[1:]:
                 count += mask.view(np.uint8) if counter is np.uint8 else mask
             np.divide(scale.dtype.type(1), count, out=scale[s])
-            _spread(grad[s], scale[s], mine, kernel, dx[s])
+            _spread(grad[s], scale[s], mine, kernel, dx[s], stride, dilation)
 
         parallel.run(piece, _batch_chunks(x.shape))
         return dx
 
     def backward(ctx, grad):
-        return WindowSum.apply(grad, kernel=ctx.kernel, weights=ctx.weights)
+        return WindowSum.apply(grad, kernel=ctx.kernel, weights=ctx.weights, stride=ctx.stride,
+                               dilation=ctx.dilation)
 
 
-def _scatter_target(input_shape: tuple, kernel: Pair, dtype: np.dtype, channels_last: bool) -> np.ndarray:
-    """The array a backward scatters into: zeros only if some pixels lie in no window (sizes not multiples)."""
-    covered = input_shape[2] % kernel[0] == 0 and input_shape[3] % kernel[1] == 0  # every pixel is written
+def _scatter_target(input_shape: tuple, kernel: Pair, dtype: np.dtype, channels_last: bool,
+                    stride: Pair | None = None, dilation: Pair | None = None) -> np.ndarray:
+    """The array a backward scatters into: zeros unless windows side by side cover every pixel exactly once."""
+    covered = (stride is None and dilation in (None, (1, 1))  # every pixel is written once
+               and input_shape[2] % kernel[0] == 0 and input_shape[3] % kernel[1] == 0)
     if channels_last:
         return _channels_last(input_shape, dtype, fill=None if covered else 0.0)
     return np.empty(input_shape, dtype) if covered else np.zeros(input_shape, dtype)
 
 
 def _spread(grad: np.ndarray, scale: float | np.ndarray, masks: list[np.ndarray] | None, kernel: Pair,
-            out: np.ndarray) -> None:
-    """out[window offset k] = scale · mask_k · grad, through the kh·kw strided views of out (one slice of a batch)."""
+            out: np.ndarray, stride: Pair | None = None, dilation: Pair | None = None) -> None:
+    """out[window offset k] (+)= scale · mask_k · grad, through the kh·kw strided views of out (a slice of a batch).
+
+    Where windows overlap, a pixel collects from several (window, offset) pairs:
+    then each offset's share is added (out starts at zero), one offset at a time,
+    as col2im adds; side by side, each pixel is written once and assignment does.
+    """
     scaled = _like(out, grad.dtype, grad.shape)
     np.multiply(grad, scale, out=scaled)  # one pass that also puts g in out's layout
-    for k, view in enumerate(_window_views(out, kernel, grad.shape[2:])):
+    add = _overlapping(kernel, stride, dilation)
+    share = _like(scaled) if add and masks is not None else None
+    for k, view in enumerate(_window_views(out, kernel, grad.shape[2:], stride, dilation)):
         if masks is None:
-            view[...] = scaled
+            if add:
+                view += scaled
+            else:
+                view[...] = scaled
+        elif add:
+            np.multiply(scaled, masks[k], out=share)
+            view += share
         else:
             np.multiply(scaled, masks[k], out=view)
 
