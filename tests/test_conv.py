@@ -11,7 +11,7 @@ stride, padding, dilation, groups, bias; always valid, see
 * memory layout never matters: NCHW-contiguous, channels-last and strided views
   give the same numbers;
 * `Unfold` and `Fold` are adjoint: ⟨Unfold(x), y⟩ = ⟨x, Fold(y)⟩;
-* pooling (fast non-overlapping path and the unfold path) against plain Python
+* pooling (windows side by side, and any other stride) against plain Python
   loops, ties included (the gradient is split evenly among tied maxima);
 * values and gradients against PyTorch (skipped without torch);
 * bad arguments raise ValueError / TypeError naming the op and the shapes.
@@ -67,7 +67,7 @@ def conv_calls(draw: st.DrawFn, groups: str = "any", **bounds) -> tuple[Conv2dCa
 
 @st.composite
 def pool_calls(draw: st.DrawFn, path: str = "any", **bounds) -> tuple[Pool2dCase, dict]:
-    """A `Pool2dCase` and its keyword arguments; `path` is "any", "fast" (stride == kernel) or "unfold".
+    """A `Pool2dCase` and its keyword arguments; `path` is "any", "fast" (stride == kernel) or "strided" (not).
 
     On the fast path the sizes are often not multiples of the kernel (the
     leftover rows and columns belong to no window); the stride is then passed as
@@ -75,7 +75,7 @@ def pool_calls(draw: st.DrawFn, path: str = "any", **bounds) -> tuple[Pool2dCase
     """
     if path == "fast":
         bounds.setdefault("max_stride", 1)  # replaced by the kernel below
-    case = draw(pool2d_cases(**bounds).filter(lambda c: path != "unfold" or c.stride != c.kernel_size))
+    case = draw(pool2d_cases(**bounds).filter(lambda c: path != "strided" or c.stride != c.kernel_size))
     if path == "fast":
         case = replace(case, stride=case.kernel_size)
     kernel, stride, padding = case.kernel_size, case.stride, case.padding
@@ -403,7 +403,7 @@ def test_unfold2d_matches_torch(torch, call, seed):
 
 # ============================================================================ pooling
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@pytest.mark.parametrize("path", ["fast", "unfold"])
+@pytest.mark.parametrize("path", ["fast", "strided"])
 @examples(25)
 @given(data=st.data(), seed=seeds)
 def test_pool_gradcheck_and_gradgradcheck(kind, path, data, seed):
@@ -414,10 +414,15 @@ def test_pool_gradcheck_and_gradgradcheck(kind, path, data, seed):
 
 
 @examples(40)
-@given(data=st.data(), seed=seeds, x_layout=st.sampled_from(LAYOUTS))
-def test_max_pool2d_matches_its_unfold_reference_in_value_and_all_derivatives(data, seed, x_layout):
-    """The strided-view primitives against unfold + max (`max_pool2d_reference`), on small integers (many ties)."""
-    case, kwargs = data.draw(st.one_of(pool_calls("fast"), pool_calls("unfold")))
+@given(data=st.data(), seed=seeds, x_layout=st.sampled_from(LAYOUTS), dilation=st.sampled_from([1, 2, (2, 1)]))
+def test_max_pool2d_matches_its_unfold_reference_in_value_and_all_derivatives(data, seed, x_layout, dilation):
+    """The strided-view primitives against unfold + max (`max_pool2d_reference`), on small integers (many ties),
+    dilation included (windows that interleave: the backward must add, not assign)."""
+    case, kwargs = data.draw(st.one_of(pool_calls("fast"), pool_calls("strided")))
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    (kh, kw), (ph, pw) = case.kernel_size, case.padding
+    assume(dh * (kh - 1) + 1 <= case.height + 2 * ph and dw * (kw - 1) + 1 <= case.width + 2 * pw)
+    kwargs = {**kwargs, "dilation": dilation}
     x = layout(np.random.default_rng(seed).integers(0, 3, case.input_shape).astype(np.float64), x_layout)
     views = first_and_second_derivatives(Tensor.max_pool2d, [x], kwargs, seed)
     reference = first_and_second_derivatives(max_pool2d_reference, [x], kwargs, seed)
@@ -438,7 +443,7 @@ def test_pool_gradcheck_fast_mode_bigger_shapes(kind, data, seed):
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@pytest.mark.parametrize("path", ["fast", "unfold"])
+@pytest.mark.parametrize("path", ["fast", "strided"])
 @examples(30)
 @given(data=st.data(), seed=seeds, x_layout=st.sampled_from(LAYOUTS), g_layout=st.sampled_from(LAYOUTS))
 def test_pool_matches_loops_ties_included(kind, path, data, seed, x_layout, g_layout):
@@ -460,7 +465,7 @@ def test_pool_matches_loops_ties_included(kind, path, data, seed, x_layout, g_la
 @given(data=st.data(), seed=seeds, dtype=st.sampled_from([np.float64, np.float32]))
 def test_pool_matches_torch(torch, kind, data, seed, dtype):
     """max_pool2d and avg_pool2d (count_include_pad=True) on distinct values, both paths, float64 and float32."""
-    case, kwargs = data.draw(st.one_of(pool_calls("fast"), pool_calls("unfold")))
+    case, kwargs = data.draw(st.one_of(pool_calls("fast"), pool_calls("strided")))
     rng = np.random.default_rng(seed)
     x = distinct_values(case.input_shape, rng).astype(dtype)
     ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)

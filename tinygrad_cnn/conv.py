@@ -18,8 +18,9 @@ the filters laid out as columns::
 col2im ("fold") is the adjoint of im2col: it adds every row of a patch-shaped
 array back onto the pixels it came from (overlaps sum). That is exactly the
 gradient of im2col, and im2col is the gradient of col2im; so `Unfold` and
-`Fold` below are each other's backward, and convolution and pooling built on
-them are differentiable twice with no extra code.
+`Fold` below are each other's backward, and convolution built on them is
+differentiable twice with no extra code (pooling's strided-view primitives in
+pool.py follow the same pattern: each one's backward is made of the others).
 
 Where the rest lives: im2col.py (the window geometry, the channels-last layout
 our activations are stored in, im2col and col2im as plain numpy),
@@ -315,9 +316,10 @@ def max_pool2d_reference(x: Tensor, kernel_size: Any = 2, stride: Any = None, pa
                          dilation: Any = 1) -> Tensor:
     """max_pool2d as a composite: unfold (padding with -inf), then max over the window axis.
 
-    The textbook form, built only from primitives tested on their own. `max_pool2d`
-    runs strided-view primitives instead (pool.py): no patch matrix, kh·kw times
-    less memory; the tests check the two against each other.
+    The textbook form, built only from primitives tested on their own (floats
+    only, no ceil_mode). `max_pool2d` runs strided-view primitives instead
+    (pool.py): no patch matrix, kh·kw times less memory; the tests check the two
+    against each other.
     """
     g, _ = _pool_geometry(x, kernel_size, stride, padding, dilation, False, "max_pool2d")
     patches = Unfold.apply(x, geometry=g, value=-np.inf)

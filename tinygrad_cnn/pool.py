@@ -32,6 +32,7 @@ def _window_views(x: np.ndarray, kernel: Pair, out_hw: Pair, stride: Pair | None
 
 
 def _out_hw(shape: tuple, kernel: Pair, stride: Pair | None, dilation: Pair | None) -> Pair:
+    """How many windows fit along H and W of an (already padded) input of `shape`."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride or kernel, dilation or (1, 1)
     return (shape[2] - dh * (kh - 1) - 1) // sh + 1, (shape[3] - dw * (kw - 1) - 1) // sw + 1
 
@@ -92,7 +93,7 @@ class WindowSum(Function):
 
 
 class WindowScatter(Function):
-    """x[k] = scale · mask_k · y[window]: each window's value spread over its pixels.
+    """x[k] += scale · mask_k · y[window] over the windows holding pixel k: each window's value spread over its pixels.
 
     The adjoint of WindowSum (pixels outside every window get 0); the result is
     laid out channels-last or not as asked. ⇒ d y = WindowSum(g).
@@ -265,8 +266,7 @@ def max_indices(x: np.ndarray, g: Geometry, extra: Pair) -> np.ndarray:
         padded[:, :, ph:ph + h, pw:pw + w] = x
         x = padded
     ho, wo = g.output_hw(h + eh, w + ew)
-    views = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-             for i in range(kh) for j in range(kw)]
+    views = _window_views(x, g.kernel, (ho, wo), g.stride, g.dilation)
     best = _like(views[0])
     np.copyto(best, views[0])  # offset 0 first: padding there holds `lowest`, which is where PyTorch starts
     offset = _like(best, np.uint8 if kh * kw < 256 else np.int32)  # which kernel offset holds the maximum
