@@ -280,3 +280,11 @@ def test_integer_max_pooling_pads_with_the_dtypes_minimum():
                                                    [13, 15, 17, 17]])
     np.testing.assert_array_equal(indices.data[0, 0], [[7, 9, 11, 11], [19, 21, 23, 23], [31, 33, 35, 35],
                                                        [31, 33, 35, 35]])
+
+
+def test_boolean_max_pooling_is_any_over_each_window():
+    x = Tensor(np.array([[[[True, False, False], [False, False, False], [False, False, True]]]]))
+    out, indices = x.max_pool2d(2, 1, padding=1, ceil_mode=True, return_indices=True)
+    expected = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], dtype=bool)
+    assert out.dtype == np.bool_ and (out.data[0, 0] == expected).all()
+    assert indices.data[0, 0, 0, 0] == 0 and indices.data[0, 0, 3, 3] == 8

@@ -40,7 +40,7 @@ import numpy as np
 from .autograd import Function
 from .conv_fused import Conv2d
 from .im2col import Geometry, Pair, col2im, im2col, output_size, pair
-from .pool import MaxPool, WindowSum, avg_divisors, ceil_mode_extra, max_indices
+from .pool import MaxPool, WindowSum, avg_divisors, ceil_mode_extra, lowest_value, max_indices
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -273,7 +273,7 @@ def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
     """
     op = "max_pool2d"
     g, extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
-    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # what padding holds: it never wins
+    lowest = lowest_value(x.dtype)  # what padding holds: it never wins
     out = MaxPool.apply(_pad_hw(x, g.padding, lowest, extra), **_view_steps(g))  # the max of kh·kw strided views
     if not return_indices:
         return out

@@ -246,6 +246,13 @@ def avg_divisors(input_hw: tuple, g: Geometry, out_hw: Pair, count_include_pad: 
     return np.outer(*sides)
 
 
+def lowest_value(dtype: np.dtype) -> float | int | bool:
+    """What max pooling pads with: a value no element beats (-inf, the integer minimum, False)."""
+    if dtype.kind == "f":
+        return -np.inf
+    return False if dtype.kind == "b" else np.iinfo(dtype).min
+
+
 def max_indices(x: np.ndarray, g: Geometry, extra: Pair) -> np.ndarray:
     """(N, C, H_out, W_out) int64: where each window's maximum is, as an index into the flattened H·W input.
 
@@ -259,7 +266,7 @@ def max_indices(x: np.ndarray, g: Geometry, extra: Pair) -> np.ndarray:
     """
     (eh, ew), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = extra, g.kernel, g.stride, g.padding, g.dilation
     n, c, h, w = x.shape
-    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # padding never beats the start value
+    lowest = lowest_value(x.dtype)  # padding never beats the start value
     if ph or pw or eh or ew:  # padded in x's own memory layout (np.pad would make it NCHW)
         padded = _like(x, shape=(n, c, h + 2 * ph + eh, w + 2 * pw + ew))
         padded[...] = lowest
