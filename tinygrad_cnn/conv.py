@@ -182,13 +182,17 @@ def _string_padding(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilati
         return x, 0
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {weight.shape}")
-    totals = [d * (k - 1) for d, k in zip(pair(dilation, "dilation", "conv2d", 1), weight.shape[2:])]
-    before = (totals[0] // 2, totals[1] // 2)
-    odd = [total % 2 for total in totals]
-    if any(odd):
+    (top, bottom), (left, right) = same_padding(weight.shape[2:], pair(dilation, "dilation", "conv2d", 1))
+    if bottom > top or right > left:
         _check_4d(x, "conv2d")
-        x = x.pad(((0, 0), (0, 0), (0, odd[0]), (0, odd[1])))
-    return x, before
+        x = x.pad(((0, 0), (0, 0), (0, bottom - top), (0, right - left)))
+    return x, (top, left)
+
+
+def same_padding(kernel: Pair, dilation: Pair) -> tuple[Pair, Pair]:
+    """((top, bottom), (left, right)) for padding='same': d·(k − 1) per axis, an odd pixel after, as PyTorch."""
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    return (totals[0] // 2, totals[0] - totals[0] // 2), (totals[1] // 2, totals[1] - totals[1] // 2)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -274,11 +278,12 @@ def max_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any
     op = "max_pool2d"
     g, extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
     lowest = lowest_value(x.dtype)  # what padding holds: it never wins
-    out = MaxPool.apply(_pad_hw(x, g.padding, lowest, extra), **_view_steps(g))  # the max of kh·kw strided views
+    padded = _pad_hw(x, g.padding, lowest, extra)
+    out = MaxPool.apply(padded, **_view_steps(g))  # the max of kh·kw strided views
     if not return_indices:
         return out
     from .tensor import Tensor  # conv.py is imported by tensor.py
-    return out, Tensor(max_indices(x.data, g, extra))
+    return out, Tensor(max_indices(padded.data, g, x.shape[3]))
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,

@@ -253,26 +253,22 @@ def lowest_value(dtype: np.dtype) -> float | int | bool:
     return False if dtype.kind == "b" else np.iinfo(dtype).min
 
 
-def max_indices(x: np.ndarray, g: Geometry, extra: Pair) -> np.ndarray:
+def max_indices(padded: np.ndarray, g: Geometry, width: int) -> np.ndarray:
     """(N, C, H_out, W_out) int64: where each window's maximum is, as an index into the flattened H·W input.
 
+    `padded` is the input max pooling's `MaxPool` read: padded by g.padding (and
+    ceil_mode's extra rows) with `lowest_value`; `width` is the unpadded W.
     PyTorch's CPU kernel, transcribed: start each window at -inf and its first
     position at or after (0, 0) on the window's (dilated) grid, then visit the
     window's pixels in row-major order and move on to one that is greater (or
     NaN). So ties keep the first maximum, NaN the last NaN, and a window with
-    nothing above -inf keeps that first position. One strided view of the
-    padded input per kernel offset, a running maximum and the offset it came
-    from (one byte), then one pass to turn offsets into indices; no patch matrix.
+    nothing above -inf keeps that first position. One strided view per kernel
+    offset, a running maximum and the offset it came from (one byte), then one
+    pass to turn offsets into indices; no patch matrix.
     """
-    (eh, ew), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = extra, g.kernel, g.stride, g.padding, g.dilation
-    n, c, h, w = x.shape
-    lowest = lowest_value(x.dtype)  # padding never beats the start value
-    if ph or pw or eh or ew:  # padded in x's own memory layout (np.pad would make it NCHW)
-        padded = _like(x, shape=(n, c, h + 2 * ph + eh, w + 2 * pw + ew))
-        padded[...] = lowest
-        padded[:, :, ph:ph + h, pw:pw + w] = x
-        x = padded
-    ho, wo = g.output_hw(h + eh, w + ew)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), w = g.kernel, g.stride, g.padding, g.dilation, width
+    x, lowest = padded, lowest_value(padded.dtype)  # padding never beats the start value
+    ho, wo = _out_hw(x.shape, g.kernel, g.stride, g.dilation)
     views = _window_views(x, g.kernel, (ho, wo), g.stride, g.dilation)
     best = _like(views[0])
     np.copyto(best, views[0])  # offset 0 first: padding there holds `lowest`, which is where PyTorch starts

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conv import check_padding_string, pair
+from ..conv import check_padding_string, pair, same_padding
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -68,8 +68,7 @@ class Conv2d(Module):
     def _pad_amounts(self) -> tuple[int, int, int, int]:
         """(left, right, top, bottom), F.pad's order; 'same' puts an odd pixel after, as conv2d does."""
         if self.padding == "same":
-            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            (top, bottom), (left, right) = ((t // 2, t - t // 2) for t in totals)
+            (top, bottom), (left, right) = same_padding(self.kernel_size, self.dilation)
         else:
             (top, left), (bottom, right) = self.padding, self.padding
         return left, right, top, bottom
