@@ -17,8 +17,6 @@ on their own.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import THREADS, median_ms, paired_ms, report, torch_or_none
 
-from tinygrad_cnn import Tensor, blas, parallel
+from tinygrad_cnn import Tensor
 
 CONVS = {
     "conv1 (64,1,28,28)->32, 3x3 pad 1": (64, 1, 28, 28, 32),
@@ -76,8 +74,7 @@ def _gemm_ms(m: int, k: int, n: int) -> float:
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     g = rng.standard_normal((m, n)).astype(np.float32)
-    with _blas_on_all_threads():
-        return median_ms(lambda: (a @ b, a.T @ g, g @ b.T))
+    return median_ms(lambda: (a @ b, a.T @ g, g @ b.T))
 
 
 def pool_case(torch, channels_last: bool):
@@ -109,18 +106,7 @@ def pool_case(torch, channels_last: bool):
 def _peak_gflops() -> float:
     """This CPU's float32 speed on a square 2048² GEMM, OpenBLAS on THREADS threads: the ceiling to compare with."""
     a = np.random.default_rng(2).standard_normal((2048, 2048)).astype(np.float32)
-    with _blas_on_all_threads():
-        return 2 * 2048**3 / median_ms(lambda: a @ a, repeats=5) / 1e6
-
-
-@contextmanager
-def _blas_on_all_threads() -> Iterator[None]:
-    """We run BLAS single-threaded and split the batch ourselves; for a reference GEMM, BLAS splits."""
-    blas.set_threads(THREADS)
-    try:
-        yield
-    finally:
-        blas.set_threads(1 if parallel.threads() > 1 else THREADS)
+    return 2 * 2048**3 / median_ms(lambda: a @ a, repeats=5) / 1e6
 
 
 def main() -> None:

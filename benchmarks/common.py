@@ -9,10 +9,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 
-from tinygrad_cnn import parallel
+from tinygrad_cnn.backend import thread_count
 from tinygrad_cnn.bench import import_torch, median_seconds
 
-THREADS = parallel.threads()
+THREADS = thread_count()
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 15, warmup: int = 2) -> float:

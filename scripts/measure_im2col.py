@@ -25,10 +25,11 @@ from numpy.lib.stride_tricks import as_strided
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tinygrad_cnn.backend.blas import matmul_into  # noqa: E402
+from tinygrad_cnn.backend.conv import shifted_gemms_into  # noqa: E402
+from tinygrad_cnn.backend.im2col import col2im, im2col  # noqa: E402
+from tinygrad_cnn.backend.layout import Geometry  # noqa: E402
 from tinygrad_cnn.bench import median_seconds  # noqa: E402  (after the sys.path line)
-from tinygrad_cnn.blas import matmul_into  # noqa: E402
-from tinygrad_cnn.conv import Geometry, col2im, im2col  # noqa: E402
-from tinygrad_cnn.conv_fused import _shifted_gemms_into  # noqa: E402
 
 N, C, H, W, C_OUT, K = 64, 32, 14, 14, 64, 3
 GEOMETRY = Geometry((K, K), (1, 1), (1, 1), (1, 1))
@@ -88,7 +89,7 @@ def measure_im2col(rng: np.random.Generator) -> None:
     show("copy only (already padded), from NHWC memory", median_ms(lambda: patches_nhwc(padded_nhwc)))
     show("copy only (already padded), from NCHW memory", median_ms(lambda: patches_nchw(padded_nchw)))
     show("copy only, NCHW memory, unfold's (N, C·kh·kw, L) order", median_ms(lambda: patches_unfold_order(padded_nchw)))
-    show("pad + copy: tinygrad_cnn.conv.im2col on channels-last x", median_ms(lambda: im2col(x_cl, GEOMETRY)))
+    show("pad + copy: tinygrad_cnn.backend.im2col on channels-last x", median_ms(lambda: im2col(x_cl, GEOMETRY)))
     show("pad + copy: the same patch matrix from NCHW x", median_ms(lambda: im2col_nchw(x, 1)))
     ref = im2col(x_cl, GEOMETRY)
     assert np.array_equal(ref, im2col_nchw(x, 1).transpose(0, 1, 2, 4, 5, 3))
@@ -163,9 +164,9 @@ def measure_input_grad(rng: np.random.Generator) -> None:
         return flat_x[wp + 1:].reshape(N, hp, wp, C)[:, :H, :W].transpose(0, 3, 1, 2)
 
     def row_gemms():
-        """One GEMM per kernel row (64 × 96), then each pixel sums its 3 taps: what conv_fused.Conv2dInputGrad does."""
+        """One GEMM per kernel row (64 × 96), then each pixel sums its 3 taps: backend/conv.py's shifted_gemms_into."""
         out = np.empty((N, H, W, C), np.float32)
-        _shifted_gemms_into(out, g_rows, w_by_offset, GEOMETRY, (H, W))
+        shifted_gemms_into(out, g_rows, w_by_offset, GEOMETRY, (H, W))
         return out.transpose(0, 3, 1, 2)
 
     def conv_of_padded_grad():
@@ -230,7 +231,8 @@ MALLOC_CHILD = textwrap.dedent("""
     import statistics, sys, time
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    from tinygrad_cnn.memory import MALLOC_TUNED
+    from tinygrad_cnn import backend
+    backend.configure()
     rng = np.random.default_rng(0)
     a = rng.standard_normal((12544, 9)).astype(np.float32)
     b = rng.standard_normal((9, 32)).astype(np.float32)
@@ -240,7 +242,7 @@ MALLOC_CHILD = textwrap.dedent("""
         live = [a @ b for _ in range(9)]   # nine 1.6 MB GEMM outputs alive together, as in a training step
         del live
         times.append(time.perf_counter() - start)
-    print(MALLOC_TUNED, statistics.median(times[3:]) * 1e3)
+    print(backend.malloc_tuned(), statistics.median(times[3:]) * 1e3)
 """)
 
 
@@ -253,7 +255,7 @@ def measure_malloc() -> None:
                    "TINYGRAD_CNN_THREADS": "1"}
             out = subprocess.run([sys.executable, "-c", MALLOC_CHILD, str(ROOT)], env=env, capture_output=True,
                                  text=True, check=True).stdout.split()
-            setting = "tuned thresholds (memory.py)" if out[0] == "True" else "default glibc malloc"
+            setting = "tuned thresholds (backend/memory.py)" if out[0] == "True" else "default glibc malloc"
             show(f"{threads} BLAS thread(s), {setting}", float(out[1]))
 
 

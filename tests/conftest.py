@@ -4,7 +4,7 @@ Gradient checks run many forward and backward passes per example, so no
 per-example deadline. The "fast" profile (the default) keeps the whole core suite quick;
 run ``HYPOTHESIS_PROFILE=thorough python -m pytest tests`` for a deeper search.
 
-The primitives that split their batch over threads (parallel.py) only do so for
+The primitives that split their batch over threads (backend/threads.py) only do so for
 big arrays; the tests use small ones, so here every split is taken (two threads,
 no minimum size) and each gradient check also checks the split.
 """
@@ -16,10 +16,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tinygrad_cnn import parallel
+from tinygrad_cnn import backend
+from tinygrad_cnn.backend import threads
 
-parallel.set_threads(2)  # stays 1 where BLAS cannot be told to stay single-threaded (blas.py)
-parallel.MIN_PIECE_COST = 1
+backend.configure(threads=2)  # stays 1 where BLAS cannot be told to stay single-threaded (backend/blas.py)
+threads.MIN_PIECE_COST = 1
 
 settings.register_profile(
     "fast", deadline=None, max_examples=50, suppress_health_check=[HealthCheck.too_slow], print_blob=True

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_cnn import compare, models
+from tinygrad_cnn import models
 from tinygrad_cnn.cli import main
-from tinygrad_cnn.compare_claims import claim_answers
-from tinygrad_cnn.compare_experiments import Settings, epochs_for_size, equivariance_errors, shift_images
-from tinygrad_cnn.compare_measure import half_energy_area, layer_table, neighbour_similarity, ramp_fraction
-from tinygrad_cnn.compare_report import SECTIONS, write_report
+from tinygrad_cnn.study import compare
+from tinygrad_cnn.study.claims import claim_answers
+from tinygrad_cnn.study.experiments import Settings, epochs_for_size, equivariance_errors, shift_images
+from tinygrad_cnn.study.measure import half_energy_area, layer_table, neighbour_similarity, ramp_fraction
+from tinygrad_cnn.study.report import SECTIONS, write_report
 from tinygrad_cnn.training import seed_everything
 
 FIGURES = ("parameters", "learning_curves", "sample_efficiency", "translation", "cnn_filters", "cnn_feature_maps",

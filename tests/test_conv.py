@@ -27,9 +27,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
-from tinygrad_cnn.conv import Fold, Geometry, Unfold, conv2d_reference, max_pool2d_reference
-from tinygrad_cnn.conv_fused import Conv2dBiasGrad, Conv2dInputGrad, Conv2dWeightGrad
-from tinygrad_cnn.im2col import Patches, im2col
+from tinygrad_cnn.backend.im2col import Patches, im2col
+from tinygrad_cnn.conv import FoldFn, Geometry, UnfoldFn, conv2d_reference, max_pool2d_reference
+from tinygrad_cnn.conv.fast import Conv2dBiasGradFn, Conv2dInputGradFn, Conv2dWeightGradFn
 from tinygrad_cnn.testing import Conv2dCase, Pool2dCase, conv2d_cases, examples, pool2d_cases, seeds
 
 LAYOUTS = ("nchw", "channels_last", "strided")
@@ -260,7 +260,7 @@ def test_fused_conv2d_matches_reference_in_value_and_all_derivatives(call, seed,
 
 @pytest.mark.parametrize("layout_name", ["nchw", "channels_last"])
 def test_gradient_primitives_on_their_own_match_the_fused_backward(layout_name):
-    """Conv2d.backward hands its one-pass results to the three primitives; applied alone they compute the same."""
+    """Conv2dFn.backward hands its one-pass results to the three primitives; applied alone they compute the same."""
     rng = np.random.default_rng(3)
     x, w, b = (Tensor(rng.standard_normal(shape), requires_grad=True) for shape in ((3, 4, 6, 5), (2, 4, 3, 3), (2,)))
     out = x.conv2d(w, b, padding=1)
@@ -268,12 +268,12 @@ def test_gradient_primitives_on_their_own_match_the_fused_backward(layout_name):
     out.backward(g)
     geometry = Geometry((3, 3), (1, 1), (1, 1), (1, 1))
     g_t = Tensor(g)
-    np.testing.assert_allclose(Conv2dInputGrad.apply(g_t, w.detach(), geometry=geometry, input_shape=x.shape).data,
+    np.testing.assert_allclose(Conv2dInputGradFn.apply(g_t, w.detach(), geometry=geometry, input_shape=x.shape).data,
                                x.grad.data, rtol=1e-12)
-    np.testing.assert_allclose(Conv2dWeightGrad.apply(x.detach(), g_t, geometry=geometry, weight_shape=w.shape).data,
+    np.testing.assert_allclose(Conv2dWeightGradFn.apply(x.detach(), g_t, geometry=geometry, weight_shape=w.shape).data,
                                w.grad.data, rtol=1e-12)
-    np.testing.assert_allclose(Conv2dBiasGrad.apply(g_t).data, b.grad.data, rtol=1e-12)
-    assert gradcheck(lambda t: Conv2dBiasGrad.apply(t), [Tensor(g, requires_grad=True)])
+    np.testing.assert_allclose(Conv2dBiasGradFn.apply(g_t).data, b.grad.data, rtol=1e-12)
+    assert gradcheck(lambda t: Conv2dBiasGradFn.apply(t), [Tensor(g, requires_grad=True)])
 
 
 @examples(40)
@@ -342,11 +342,11 @@ def test_unfold_and_fold_are_adjoint(call, seed, x_layout):
     case, _ = call
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(case.input_shape)
-    patches = Unfold.apply(Tensor(layout(x, x_layout)), geometry=geometry(case))
+    patches = UnfoldFn.apply(Tensor(layout(x, x_layout)), geometry=geometry(case))
     n, _, ho, wo = case.output_shape
     assert patches.shape == (n, ho, wo, *case.kernel_size, case.in_channels)
     y = rng.standard_normal(patches.shape)
-    folded = Fold.apply(Tensor(y), input_shape=case.input_shape, geometry=geometry(case))
+    folded = FoldFn.apply(Tensor(y), input_shape=case.input_shape, geometry=geometry(case))
     assert folded.shape == case.input_shape
     lhs, rhs = np.vdot(patches.data, y), np.vdot(x, folded.data)
     assert abs(lhs - rhs) <= 1e-10 * (1 + abs(lhs))
@@ -379,9 +379,9 @@ def test_unfold_and_fold_gradcheck_and_gradgradcheck(call, seed):
     assert gradcheck(lambda x: x.unfold2d(**kwargs), [x])
     assert gradgradcheck(lambda x: x.unfold2d(**kwargs), [x])
     g = geometry(case)
-    y = Tensor(rng.standard_normal(Unfold.apply(x, geometry=g).shape), requires_grad=True)
-    assert gradcheck(lambda y: Fold.apply(y, input_shape=case.input_shape, geometry=g), [y])
-    assert gradgradcheck(lambda y: Fold.apply(y, input_shape=case.input_shape, geometry=g), [y])
+    y = Tensor(rng.standard_normal(UnfoldFn.apply(x, geometry=g).shape), requires_grad=True)
+    assert gradcheck(lambda y: FoldFn.apply(y, input_shape=case.input_shape, geometry=g), [y])
+    assert gradgradcheck(lambda y: FoldFn.apply(y, input_shape=case.input_shape, geometry=g), [y])
 
 
 @examples(40)

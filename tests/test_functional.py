@@ -206,7 +206,7 @@ def test_fused_linear_equals_composite():
 @given(lead=shapes(min_dims=0, max_dims=2, max_side=3), sizes=st.tuples(st.integers(1, 5), st.integers(1, 5)),
        bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_fused_linear_gradchecks_on_random_shapes(lead, sizes, bias, seed):
-    """The fused LinearFunction against central differences, any number of leading batch axes."""
+    """The fused LinearFn against central differences, any number of leading batch axes."""
     in_f, out_f = sizes
     inputs = [_t64(*lead, in_f, seed=seed), _t64(out_f, in_f, seed=seed + 1)]
     if bias:

@@ -17,7 +17,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck, parallel
+from tinygrad_cnn import Tensor, autograd, gradcheck, gradgradcheck
+from tinygrad_cnn.backend import elementwise
 from tinygrad_cnn.testing import arrays, axes, broadcastable_shapes, matmul_shapes, shapes
 
 SMALL = shapes(max_dims=3, max_side=3)
@@ -397,14 +398,14 @@ def test_elementwise_max_min_ties_split_in_half(op):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_backward_is_one_fused_primitive_split_over_threads_in_gs_layout(monkeypatch, dtype):
     """ReluGrad: g · [a > 0] in one pass (each thread masks its own block), in g's layout, and its own backward."""
-    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_SIZE", 1)  # split even this small activation
+    monkeypatch.setattr(elementwise, "MIN_ELEMENTWISE_SIZE", 1)  # split even this small activation
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4, 3, 5, 6)).astype(dtype)
     a[0, 0, 0, :3] = 0.0  # relu'(0) = 0
     g = np.ascontiguousarray(rng.standard_normal((4, 5, 6, 3)).astype(dtype)).transpose(0, 3, 1, 2)  # channels-last
     x, upstream = Tensor(a, requires_grad=True), Tensor(g, requires_grad=True)
     (dx,) = autograd.grad(x.relu(), x, upstream, create_graph=True)
-    assert type(dx.grad_fn).__name__ == "ReluGrad" and dx.dtype == dtype
+    assert type(dx.grad_fn).__name__ == "ReluGradFn" and dx.dtype == dtype
     np.testing.assert_array_equal(dx.data, g * (a > 0))
     assert dx.data.strides == g.strides  # the layout of g, as g * mask would have had
     (d_upstream,) = autograd.grad((dx * dx).sum(), upstream)

@@ -2,9 +2,13 @@
 
     from tinygrad_cnn import Tensor, nn, optim, viz, data
     import tinygrad_cnn.nn.functional as F
+
+Importing changes nothing in the process (no threads, no BLAS or malloc
+settings): `backend.configure()` makes those, and the first operation that
+splits work over the cores calls it if you did not.
 """
 
-from . import data, memory, nn, optim, parallel, viz  # importing memory tunes malloc; parallel owns the threads
+from . import backend, data, nn, optim, viz
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
@@ -14,15 +18,14 @@ __all__ = [
     "Function",
     "Tensor",
     "__version__",
+    "backend",
     "data",
     "enable_grad",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
-    "memory",
     "nn",
     "no_grad",
     "optim",
-    "parallel",
     "viz",
 ]

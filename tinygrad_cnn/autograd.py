@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 # The one tie to tensor.py: it registers the Tensor class here once it exists.
 # ---------------------------------------------------------------------------
 _Tensor: Any = None
-_new = object.__new__
 
 
 def register_tensor_class(cls: type) -> None:
@@ -98,6 +97,11 @@ class enable_grad(_GradMode):
     mode = True
 
 
+def current_scope() -> tuple:
+    """The scope entries around the operation running now, outermost first (nn: module paths)."""
+    return _scope
+
+
 class scope:
     """Push an opaque entry (nn uses a module path) onto the scope stack.
 
@@ -145,32 +149,23 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:
-        Tensor = _Tensor
-        record = False
-        for x in inputs:
-            if type(x) is not Tensor:
-                return cls.apply(*[x if isinstance(x, Tensor) else Tensor(x) for x in inputs], **kwargs)
-            if x.requires_grad:
-                record = _grad_enabled
-        ctx = _new(cls)
-        ctx.needs_input_grad = tuple([x.requires_grad for x in inputs]) if record else (False,) * len(inputs)
+        """Run `forward` on the inputs' arrays; if a gradient will be needed, record this call as a node.
+
+        A node is recorded when grad mode is on and some input requires grad; its
+        output then points back at it (`out._ctx`), and it at the inputs.
+        """
+        inputs = [x if type(x) is _Tensor else _Tensor(x) for x in inputs]  # numbers, arrays: constants
+        wants_grad = [x.requires_grad for x in inputs]
+        record = _grad_enabled and True in wants_grad
+        ctx = object.__new__(cls)  # cls() without running __init__: a node holds only what apply and forward put there
+        ctx.needs_input_grad = tuple(wants_grad) if record else (False,) * len(inputs)
         ctx.saved_tensors = ()
         data = cls.forward(ctx, *[x.data for x in inputs], **kwargs)
-        if type(data) is not np.ndarray:
-            data = np.asarray(data)
-        out = _new(Tensor)
-        out.data = data
-        out.grad = out.name = out._hooks = None
-        if record and data.dtype.kind == "f":
-            out.requires_grad = True
-            out._ctx = ctx
-            ctx.inputs = inputs
-            ctx.scope = _scope
-            ctx.freed = False
+        out = _Tensor._wrap(data if type(data) is np.ndarray else np.asarray(data))
+        if record and out.data.dtype.kind == "f":  # integer and boolean results carry no gradient
+            out.requires_grad, out._ctx = True, ctx
+            ctx.inputs, ctx.scope, ctx.freed = tuple(inputs), _scope, False
             ctx.output = out if cls.keep_output else None
-        else:
-            out.requires_grad = False
-            out._ctx = None
         return out
 
     def save_for_backward(self, *values: Any) -> None:
@@ -184,7 +179,16 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__} must define backward")
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
+        return f"<{op_name(self)}>"
+
+
+def op_name(node: Function) -> str:
+    """The operation's name as people say it: the class name without its `Fn` suffix (`MulFn` → "Mul").
+
+    The suffix keeps a primitive's name apart from a module's (`Conv2dFn`, `nn.Conv2d`).
+    """
+    name = type(node).__name__
+    return name[:-2] if name.endswith("Fn") and len(name) > 2 else name
 
 
 # ---------------------------------------------------------------------------
@@ -213,17 +217,66 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     return order
 
 
-def _check_grad(op: Function, x: Tensor, g: Any) -> None:
-    """A backward must return a Tensor of the input's shape (catches bugs in user ops)."""
-    index = next(i for i, y in enumerate(op.inputs) if y is x)
-    if not isinstance(g, _Tensor):
-        name = type(op).__name__
-        raise TypeError(f"{name}.backward returned {type(g).__name__} for input {index}; expected a Tensor")
-    if g.data.shape != x.data.shape:
-        raise ValueError(
-            f"{type(op).__name__}.backward returned a gradient of shape {g.data.shape} for input {index} "
-            f"of shape {x.data.shape}"
+def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bool, create_graph: bool,
+                 on_gradient: Callable[[Tensor, Tensor], None]) -> list[Tensor]:
+    """The chain rule over the recorded graph, from `roots` back to the leaves: the whole engine.
+
+    A tensor's gradient is complete once every op that used it has passed its
+    share back, and visiting in reverse topological order guarantees that. Each
+    complete gradient goes to its hooks, then to `on_gradient(tensor, grad)`
+    (`.grad` accumulation for `backward`, collection for `grad`), then through
+    the tensor's node to its inputs. Returns the tensors visited, inputs first.
+    """
+    order = _topological_order(roots)
+    grads: dict[Tensor, Tensor] = {}
+    for root, g in zip(roots, root_grads):
+        grads[root] = grads[root] + g if root in grads else g
+    with enable_grad() if create_graph else no_grad():  # backward's own ops are recorded only for create_graph
+        for t in reversed(order):
+            g = grads.pop(t, None)
+            if g is None:  # every path from the roots to t carried no gradient
+                continue
+            if t._hooks:
+                g = _run_hooks(t, g)
+            on_gradient(t, g)
+            if t._ctx is not None:
+                for x, gx in _input_gradients(t._ctx, g, retain_graph):
+                    grads[x] = grads[x] + gx if x in grads else gx  # used twice: the sum of both (chain rule)
+    return order
+
+
+def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tuple[Tensor, Tensor]]:
+    """One node's backward: (input, its gradient) for each input that wants one; frees what forward saved."""
+    if ctx.freed:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (through {op_name(ctx)}): its saved values were "
+            "freed by the first backward. Pass retain_graph=True to the first backward if you need a second one."
         )
+    result = type(ctx).backward(ctx, grad)
+    if type(result) is not tuple:
+        result = (result,)
+    if len(result) != len(ctx.inputs):
+        raise ValueError(f"{op_name(ctx)}.backward returned {len(result)} gradients for {len(ctx.inputs)} inputs")
+    if not retain_graph:  # drop what forward saved, keep the graph's edges
+        ctx.freed = True
+        ctx.saved_tensors = ctx.output = None
+    pairs = []
+    for x, gx, needed in zip(ctx.inputs, result, ctx.needs_input_grad):
+        if gx is not None and needed:
+            if type(gx) is not _Tensor or gx.data.shape != x.data.shape:
+                _check_gradient(ctx, x, gx)
+            pairs.append((x, gx))
+    return pairs
+
+
+def _check_gradient(ctx: Function, x: Tensor, gx: Any) -> None:
+    """A backward must return a Tensor of its input's shape (this catches bugs in users' own ops)."""
+    index = next(i for i, y in enumerate(ctx.inputs) if y is x)
+    if not isinstance(gx, _Tensor):
+        raise TypeError(f"{op_name(ctx)}.backward returned {type(gx).__name__} for input {index}; expected a Tensor")
+    if gx.data.shape != x.data.shape:
+        raise ValueError(f"{op_name(ctx)}.backward returned a gradient of shape {gx.data.shape} for input {index} "
+                         f"of shape {x.data.shape}")
 
 
 def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
@@ -236,75 +289,8 @@ def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
     return g
 
 
-def run_backward(
-    roots: Sequence[Tensor],
-    root_grads: Sequence[Tensor],
-    retain_graph: bool,
-    create_graph: bool,
-    inputs: Sequence[Tensor] | None = None,
-) -> list[Tensor | None] | None:
-    """Propagate `root_grads` from `roots` back through the recorded graph.
-
-    With `inputs=None` (what `Tensor.backward` uses) gradients accumulate into
-    the `.grad` of leaves. With `inputs` given (what `grad()` uses) nothing is
-    accumulated: the gradients of those tensors are returned instead.
-    """
-    global _grad_enabled
-    order = _topological_order(roots)
-    grads: dict[Tensor, Tensor] = {}
-    for r, g in zip(roots, root_grads):
-        grads[r] = grads[r] + g if r in grads else g
-    wanted = {x: i for i, x in enumerate(inputs)} if inputs is not None else None
-    found: list[Tensor | None] = [None] * len(inputs) if inputs is not None else []
-
-    Tensor = _Tensor
-    previous_mode = _grad_enabled
-    _grad_enabled = create_graph  # backward's own ops are recorded only for create_graph
-    try:
-        for t in reversed(order):
-            g = grads.pop(t, None)
-            if g is None:
-                if wanted is not None and t in wanted:  # reached, but every derivative on the way was zero
-                    found[wanted[t]] = Tensor._wrap(np.zeros_like(t.data))
-                continue
-            if t._hooks:
-                g = _run_hooks(t, g)
-            if wanted is not None and t in wanted:
-                found[wanted[t]] = g
-            ctx = t._ctx
-            if ctx is None:
-                if wanted is None:
-                    _accumulate(t, g, create_graph)
-                continue
-            if ctx.freed:
-                raise RuntimeError(
-                    f"Trying to backward through the graph a second time (through {type(ctx).__name__}): "
-                    "its saved values were freed by the first backward. "
-                    "Pass retain_graph=True to the first backward if you need a second one."
-                )
-            result = type(ctx).backward(ctx, g)
-            if type(result) is not tuple:
-                result = (result,)
-            if len(result) != len(ctx.inputs):
-                raise ValueError(
-                    f"{type(ctx).__name__}.backward returned {len(result)} gradients for {len(ctx.inputs)} inputs"
-                )
-            for x, gx, needed in zip(ctx.inputs, result, ctx.needs_input_grad):
-                if gx is not None and needed:
-                    if type(gx) is not Tensor or gx.data.shape != x.data.shape:
-                        _check_grad(ctx, x, gx)
-                    previous = grads.get(x)
-                    grads[x] = gx if previous is None else previous + gx
-            if not retain_graph:  # drop what forward saved, keep the graph's edges
-                ctx.freed = True
-                ctx.saved_tensors = ctx.output = None
-    finally:
-        _grad_enabled = previous_mode
-    return found if inputs is not None else None
-
-
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
-    """Add `g` into `t.grad`: across backward calls, until the user zeroes it."""
+    """Add `g` into the leaf's `t.grad`: across backward calls, until the user zeroes it."""
     if not create_graph:
         data = g.data
         if t.grad is None:
@@ -341,25 +327,30 @@ def grad(
     for x in inputs:
         if not x.requires_grad:
             raise RuntimeError("grad: one of the inputs does not require grad")
-    if retain_graph is None:
-        retain_graph = create_graph
-    distinct = list({id(x): x for x in inputs}.values())  # an input may be listed twice, as in torch
-    found_distinct = run_backward(outputs, root_grads, retain_graph, create_graph, distinct)
-    assert found_distinct is not None
-    found_by_id = {id(x): g for x, g in zip(distinct, found_distinct)}
-    found = [found_by_id[id(x)] for x in inputs]
-    result = []
-    for i, (x, g) in enumerate(zip(inputs, found)):
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"grad: input {i} (shape {x.shape}) was not used to compute the outputs; "
-                    "pass allow_unused=True to get None for it"
-                )
-        elif not create_graph:
-            g = g.detach()
-        result.append(g)
-    return tuple(result)
+    wanted = {id(x) for x in inputs}  # an input may be listed twice, as in torch
+    found: dict[int, Tensor] = {}
+
+    def collect(t: Tensor, g: Tensor) -> None:
+        if id(t) in wanted:
+            found[id(t)] = g
+
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    reached = {id(t) for t in run_backward(outputs, root_grads, retain_graph, create_graph, collect)}
+    return tuple(_returned_gradient(i, x, found.get(id(x)), id(x) in reached, create_graph, allow_unused)
+                 for i, x in enumerate(inputs))
+
+
+def _returned_gradient(index: int, x: Tensor, g: Tensor | None, reached: bool, create_graph: bool,
+                       allow_unused: bool) -> Tensor | None:
+    """What `grad` returns for input `index`: its gradient, zeros, or None (or an error) if never reached."""
+    if g is None and reached:  # reached, but every derivative on the way was zero (relu's mask)
+        return _Tensor._wrap(np.zeros_like(x.data))
+    if g is None:
+        if not allow_unused:
+            raise RuntimeError(f"grad: input {index} (shape {x.shape}) was not used to compute the outputs; "
+                               "pass allow_unused=True to get None for it")
+        return None
+    return g if create_graph else g.detach()
 
 
 def _default_root_grad(output: Tensor, gradient: Any, caller: str) -> Tensor:
@@ -388,7 +379,11 @@ def backward(
 ) -> None:
     """`tensor.backward()`: accumulate d tensor / d leaf into every leaf's `.grad`."""
     root_grad = _default_root_grad(tensor, gradient, "backward")
-    if retain_graph is None:
-        retain_graph = create_graph
-    run_backward([tensor], [root_grad], retain_graph, create_graph)
+
+    def accumulate_into_leaves(t: Tensor, g: Tensor) -> None:
+        if t._ctx is None:
+            _accumulate(t, g, create_graph)
+
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    run_backward([tensor], [root_grad], retain_graph, create_graph, accumulate_into_leaves)
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import models, optim, parallel
-from .nn import functional as F
+from . import models, optim
+from .backend import thread_count
+from .nn import functional
 from .tensor import Tensor
 
 EPOCH_IMAGES = 60_000
@@ -53,7 +54,7 @@ def time_ours(model_name: str, batch_size: int, steps: int) -> float:
     def step() -> None:
         x, y = batches[state["i"] % len(batches)]
         state["i"] += 1
-        loss = F.cross_entropy(model(x), y)
+        loss = functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -103,12 +104,12 @@ def time_torch(torch: Any, model_name: str, batch_size: int, steps: int) -> floa
 
 
 def import_torch() -> Any:
-    """PyTorch with as many threads as we use (parallel.py: all cores unless the environment says otherwise)."""
+    """PyTorch with as many threads as we use (backend/threads.py: all cores unless the environment says otherwise)."""
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(parallel.threads())
+    torch.set_num_threads(thread_count())
     return torch
 
 

@@ -97,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_compare
+    from .study import run_compare
 
     return run_compare(out=Path(args.out), quick=args.quick, seed=args.seed, data_root=args.data)
 

@@ -8,13 +8,16 @@ differentiated again (`create_graph=True`).
 Two rules keep the backward formulas this short:
 - An input that needs a gradient always has the output's shape: `Tensor`'s
   binary operators `expand` such inputs before calling us (broadcasting lives in
-  one place). So `Mul.backward` is just ``grad * b``; no "unbroadcast" here.
+  one place). So `MulFn.backward` is just ``grad * b``; no "unbroadcast" here.
 - Whatever backward needs from forward is either an input (``ctx.inputs``),
   the output (``keep_output``), a small setting stored on ``ctx``, or an array
   passed to ``save_for_backward`` (dropped after backward runs).
 
-Everything else (softmax, var, conv2d, ...) is a composite of these, written in
-tensor.py and conv.py, and needs no backward at all.
+Everything else (softmax, var, conv2d_reference, ...) is a composite of these,
+written in tensor.py and conv/, and needs no backward at all. Where speed needs
+a kernel, a forward calls one from backend/ by a name that says what it
+computes (`multiply(a, b)`, `relu_grad(g, a)`); the threads and BLAS calls
+behind those names never show here.
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import parallel
 from .autograd import Function
+from .backend.elementwise import multiply, relu, relu_grad
+from .backend.layout import middle, pad
+from .backend.linalg import matmul
+from .backend.reduce import sum_axes
 
 if TYPE_CHECKING:
     from .tensor import Tensor
 
 
 # ------------------------------------------------------------- arithmetic
-class Add(Function):
+class AddFn(Function):
     """y = a + b  ⇒  da = g, db = g"""
 
     def forward(ctx, a, b):
@@ -41,7 +47,7 @@ class Add(Function):
         return grad, grad
 
 
-class Sub(Function):
+class SubFn(Function):
     """y = a - b  ⇒  da = g, db = -g"""
 
     def forward(ctx, a, b):
@@ -51,7 +57,7 @@ class Sub(Function):
         return grad, (-grad if ctx.needs_input_grad[1] else None)
 
 
-class Neg(Function):
+class NegFn(Function):
     """y = -a  ⇒  da = -g"""
 
     def forward(ctx, a):
@@ -61,11 +67,11 @@ class Neg(Function):
         return -grad
 
 
-class Mul(Function):
+class MulFn(Function):
     """y = a · b  ⇒  da = g · b, db = g · a"""
 
     def forward(ctx, a, b):
-        return parallel.elementwise(np.multiply, a, b)
+        return multiply(a, b)
 
     def backward(ctx, grad):
         a, b = ctx.inputs
@@ -73,7 +79,7 @@ class Mul(Function):
         return (grad * b if need_a else None), (grad * a if need_b else None)
 
 
-class Div(Function):
+class DivFn(Function):
     """y = a / b  ⇒  da = g / b, db = -g · a / b² = -(g / b) · y"""
 
     keep_output = True
@@ -88,7 +94,7 @@ class Div(Function):
         return (grad_a if ctx.needs_input_grad[0] else None), grad_b
 
 
-class Pow(Function):
+class PowFn(Function):
     """y = a ** b  ⇒  da = g · b · a ** (b - 1), db = g · y · ln a"""
 
     keep_output = True
@@ -104,17 +110,17 @@ class Pow(Function):
             exponent = b - 1
             zero_zero = (b.data == 0) & (a.data == 0)
             if zero_zero.any():  # a⁰ is flat: da = 0 even at a = 0, not 0 · 0⁻¹ = nan (as PyTorch)
-                exponent = Where.apply(zero_zero, np.ones((), dtype=exponent.data.dtype), exponent)
+                exponent = WhereFn.apply(zero_zero, np.ones((), dtype=exponent.data.dtype), exponent)
             grad_a = grad * b * a**exponent
         if need_b:
             a_zero = (a.data == 0) & (b.data >= 0)
             if a_zero.any():  # 0ᵇ is flat for b ≥ 0: db = 0 there, not 0 · ln 0 = nan (as PyTorch)
-                a = Where.apply(a_zero, np.ones((), dtype=a.data.dtype), a)
+                a = WhereFn.apply(a_zero, np.ones((), dtype=a.data.dtype), a)
             grad_b = grad * ctx.output * a.log()
         return grad_a, grad_b
 
 
-class Maximum(Function):
+class MaximumFn(Function):
     """y = max(a, b) elementwise  ⇒  the gradient goes to the larger; ties split it in half."""
 
     def forward(ctx, a, b):
@@ -126,7 +132,7 @@ class Maximum(Function):
         return _split(ctx, grad, share_a.astype(grad.data.dtype, copy=False))
 
 
-class Minimum(Function):
+class MinimumFn(Function):
     """y = min(a, b) elementwise  ⇒  the gradient goes to the smaller; ties split it in half."""
 
     def forward(ctx, a, b):
@@ -144,7 +150,7 @@ def _split(ctx: Function, grad: Tensor, share_a: np.ndarray) -> tuple:
 
 
 # ------------------------------------------------------------- elementwise functions
-class Exp(Function):
+class ExpFn(Function):
     """y = eᵃ  ⇒  da = g · y"""
 
     keep_output = True
@@ -156,7 +162,7 @@ class Exp(Function):
         return grad * ctx.output
 
 
-class Log(Function):
+class LogFn(Function):
     """y = ln a  ⇒  da = g / a"""
 
     def forward(ctx, a):
@@ -166,25 +172,21 @@ class Log(Function):
         return grad / ctx.inputs[0]
 
 
-class Relu(Function):
+class ReluFn(Function):
     """y = max(a, 0)  ⇒  da = ReluGrad(g, a) = g · [a > 0]   (the mask is a constant: relu'' = 0)"""
 
     def forward(ctx, a):
-        return parallel.elementwise(np.maximum, a, 0)
+        return relu(a)
 
     def backward(ctx, grad):
-        return ReluGrad.apply(grad, ctx.inputs[0])
+        return ReluGradFn.apply(grad, ctx.inputs[0])
 
 
-def _where_positive(g: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.multiply(g, a > 0, out=out)
-
-
-class ReluGrad(Function):
+class ReluGradFn(Function):
     """z = g · [a > 0]: relu's backward as one pass (not a mask, then a multiply), still differentiable.
 
-    dz/dg = [a > 0],  dz/da = 0 (almost everywhere). Each thread makes the mask of
-    its own block, which stays in cache: 0.61 ms instead of 0.86 on conv1's
+    dz/dg = [a > 0],  dz/da = 0 (almost everywhere). One pass that makes the
+    mask block by block, while it is in cache: 0.61 ms instead of 0.86 on conv1's
     (64, 32, 28, 28) activation.
 
     dz/da is returned as None (nothing to add). `autograd.grad` still answers zeros,
@@ -193,13 +195,13 @@ class ReluGrad(Function):
     """
 
     def forward(ctx, g, a):
-        return parallel.elementwise(_where_positive, g, a)
+        return relu_grad(g, a)
 
     def backward(ctx, grad):
-        return (ReluGrad.apply(grad, ctx.inputs[1]) if ctx.needs_input_grad[0] else None), None
+        return (ReluGradFn.apply(grad, ctx.inputs[1]) if ctx.needs_input_grad[0] else None), None
 
 
-class Sigmoid(Function):
+class SigmoidFn(Function):
     """y = 1 / (1 + e⁻ᵃ)  ⇒  da = g · y · (1 - y)"""
 
     keep_output = True
@@ -210,10 +212,10 @@ class Sigmoid(Function):
         return np.where(a >= 0, r, e * r)
 
     def backward(ctx, grad):
-        return SigmoidGrad.apply(grad, ctx.output)
+        return SigmoidGradFn.apply(grad, ctx.output)
 
 
-class SigmoidGrad(Function):
+class SigmoidGradFn(Function):
     """z = g · y · (1 - y): sigmoid's backward fused into one op (not three), still differentiable.
 
     dz/dg = y · (1 - y),  dz/dy = g · (1 - 2y)
@@ -228,7 +230,7 @@ class SigmoidGrad(Function):
         return (grad * y * (1 - y) if need_g else None), (grad * g * (1 - 2 * y) if need_y else None)
 
 
-class Tanh(Function):
+class TanhFn(Function):
     """y = tanh a  ⇒  da = g · (1 - y²)"""
 
     keep_output = True
@@ -237,10 +239,10 @@ class Tanh(Function):
         return np.tanh(a)
 
     def backward(ctx, grad):
-        return TanhGrad.apply(grad, ctx.output)
+        return TanhGradFn.apply(grad, ctx.output)
 
 
-class TanhGrad(Function):
+class TanhGradFn(Function):
     """z = g · (1 - y²): tanh's backward fused into one op (not three), still differentiable.
 
     dz/dg = 1 - y²,  dz/dy = -2 · g · y
@@ -255,7 +257,7 @@ class TanhGrad(Function):
         return (grad * (1 - y * y) if need_g else None), (grad * g * y * -2.0 if need_y else None)
 
 
-class Abs(Function):
+class AbsFn(Function):
     """y = |a|  ⇒  da = g · sign(a)   (0 at a = 0, as in PyTorch)"""
 
     def forward(ctx, a):
@@ -265,7 +267,7 @@ class Abs(Function):
         return grad * np.sign(ctx.inputs[0].data)
 
 
-class Clip(Function):
+class ClipFn(Function):
     """y = min(max(a, low), high)  ⇒  da = g where low ≤ a ≤ high, else 0 (PyTorch's clamp)."""
 
     def forward(ctx, a, low, high):
@@ -282,7 +284,7 @@ class Clip(Function):
         return grad * inside
 
 
-class Where(Function):
+class WhereFn(Function):
     """y = a where cond else b  ⇒  da = g where cond, db = g elsewhere (cond gets none)."""
 
     def forward(ctx, cond, a, b):
@@ -292,12 +294,12 @@ class Where(Function):
         cond = ctx.inputs[0]
         _, need_a, need_b = ctx.needs_input_grad
         zero = np.zeros((), dtype=grad.data.dtype)
-        grad_a = Where.apply(cond, grad, zero) if need_a else None
-        grad_b = Where.apply(cond, zero, grad) if need_b else None
+        grad_a = WhereFn.apply(cond, grad, zero) if need_a else None
+        grad_b = WhereFn.apply(cond, zero, grad) if need_b else None
         return None, grad_a, grad_b
 
 
-class Cast(Function):
+class CastFn(Function):
     """y = a as another dtype  ⇒  da = g cast back (a gradient always has its tensor's dtype)."""
 
     def forward(ctx, a, dtype):
@@ -305,45 +307,24 @@ class Cast(Function):
         return a.astype(dtype)
 
     def backward(ctx, grad):
-        return Cast.apply(grad, dtype=ctx.input_dtype)
+        return CastFn.apply(grad, dtype=ctx.input_dtype)
 
 
 # ------------------------------------------------------------- reductions
-class Sum(Function):
+class SumFn(Function):
     """y = Σ over `axis` of a  ⇒  da = g expanded back over the summed axes."""
 
     def forward(ctx, a, axis, keepdims):
         ctx.input_shape = a.shape
         ctx.kept_shape = tuple(1 if i in axis else s for i, s in enumerate(a.shape))
         ctx.axis, ctx.keepdims = axis, keepdims
-        if len(axis) == a.ndim - 1 and a.size >= 4096 and a.dtype.kind == "f":
-            out = _sum_all_but_innermost(a, axis)
-            if out is not None:
-                return out.reshape(ctx.kept_shape) if keepdims else out
-        return np.sum(a, axis=axis, keepdims=keepdims)
+        return sum_axes(a, axis, keepdims)
 
     def backward(ctx, grad):
         return grad.reshape(ctx.kept_shape).expand(ctx.input_shape)
 
 
-def _sum_all_but_innermost(a: np.ndarray, axis: tuple) -> np.ndarray | None:
-    """Σ over every axis but the one that is innermost in memory, as one BLAS product ones @ rows.
-
-    That is a bias gradient (sum over the batch of a (rows, C) matrix, or over N, H, W
-    of a channels-last activation): numpy's reduction walks it at a few GB/s, the
-    matrix-vector product at memory speed (measured 7× faster). None if the layout differs.
-    """
-    kept = next(i for i in range(a.ndim) if i not in axis)
-    if a.strides[kept] != a.itemsize:
-        return None
-    rows = np.moveaxis(a, kept, -1)
-    if not rows.flags.c_contiguous:
-        return None
-    rows = rows.reshape(-1, a.shape[kept])
-    return np.ones(rows.shape[0], dtype=a.dtype) @ rows
-
-
-class Max(Function):
+class MaxFn(Function):
     """y = max over `axis` of a  ⇒  da = g shared evenly among the positions that hold the max."""
 
     reduce = staticmethod(np.max)
@@ -362,14 +343,14 @@ class Max(Function):
         return grad.reshape(out.shape).expand(a.shape) * share.astype(a.data.dtype, copy=False)
 
 
-class Min(Max):
+class MinFn(MaxFn):
     """y = min over `axis` of a  ⇒  da = g shared evenly among the positions that hold the min."""
 
     reduce = staticmethod(np.min)
 
 
 # ------------------------------------------------------------- movement (no arithmetic)
-class Reshape(Function):
+class ReshapeFn(Function):
     """y = a viewed with another shape  ⇒  da = g viewed with a's shape."""
 
     def forward(ctx, a, shape):
@@ -380,7 +361,7 @@ class Reshape(Function):
         return grad.reshape(ctx.input_shape)
 
 
-class Permute(Function):
+class PermuteFn(Function):
     """y = a with its axes reordered  ⇒  da = g with the inverse order."""
 
     def forward(ctx, a, dims):
@@ -394,7 +375,7 @@ class Permute(Function):
         return grad.permute(*inverse)
 
 
-class Expand(Function):
+class ExpandFn(Function):
     """y = a broadcast to `shape` (a view, no copy)  ⇒  da = g summed over the broadcast axes.
 
     This is the only place where a gradient is summed back to a smaller shape::
@@ -415,7 +396,7 @@ class Expand(Function):
         return summed.reshape(ctx.input_shape) if lead else summed
 
 
-class Pad(Function):
+class PadFn(Function):
     """y = a surrounded by `value`  ⇒  da = the middle of g (a slice).
 
     y keeps a's memory layout (a channels-last activation stays channels-last:
@@ -424,22 +405,14 @@ class Pad(Function):
     """
 
     def forward(ctx, a, pad_width, value):
-        shape = tuple(before + s + after for (before, after), s in zip(pad_width, a.shape))
-        ctx.middle = tuple(slice(before, before + s) for (before, _), s in zip(pad_width, a.shape))
-        out = np.empty_like(a, shape=shape)  # order 'K': a's axis order in memory
-        for axis, ((before, after), size) in enumerate(zip(pad_width, a.shape)):  # only the border is filled
-            if before:
-                out[(slice(None),) * axis + (slice(0, before),)] = value
-            if after:
-                out[(slice(None),) * axis + (slice(before + size, None),)] = value
-        out[ctx.middle] = a
-        return out
+        ctx.middle = middle(pad_width, a.shape)
+        return pad(a, pad_width, value)
 
     def backward(ctx, grad):
-        return Slice.apply(grad, key=ctx.middle)
+        return SliceFn.apply(grad, key=ctx.middle)
 
 
-class Slice(Function):
+class SliceFn(Function):
     """y = a[key] for basic indexing (ints, slices, None, ...)  ⇒  da = g placed into zeros."""
 
     def forward(ctx, a, key):
@@ -447,10 +420,10 @@ class Slice(Function):
         return a[key]
 
     def backward(ctx, grad):
-        return Unslice.apply(grad, key=ctx.key, shape=ctx.input_shape)
+        return UnsliceFn.apply(grad, key=ctx.key, shape=ctx.input_shape)
 
 
-class Unslice(Function):
+class UnsliceFn(Function):
     """y = zeros(shape) with y[key] = a: the adjoint of Slice  ⇒  da = g[key]."""
 
     def forward(ctx, a, key, shape):
@@ -460,10 +433,10 @@ class Unslice(Function):
         return out
 
     def backward(ctx, grad):
-        return Slice.apply(grad, key=ctx.key)
+        return SliceFn.apply(grad, key=ctx.key)
 
 
-class Gather(Function):
+class GatherFn(Function):
     """y = a[index] for integer-array indexing  ⇒  da = g scatter-added (repeats accumulate)."""
 
     def forward(ctx, a, key):
@@ -471,10 +444,10 @@ class Gather(Function):
         return a[key]
 
     def backward(ctx, grad):
-        return ScatterAdd.apply(grad, key=ctx.key, shape=ctx.input_shape)
+        return ScatterAddFn.apply(grad, key=ctx.key, shape=ctx.input_shape)
 
 
-class ScatterAdd(Function):
+class ScatterAddFn(Function):
     """y = zeros(shape) with a added at `key` (repeats accumulate): the adjoint of Gather."""
 
     def forward(ctx, a, key, shape):
@@ -484,10 +457,10 @@ class ScatterAdd(Function):
         return out
 
     def backward(ctx, grad):
-        return Gather.apply(grad, key=ctx.key)
+        return GatherFn.apply(grad, key=ctx.key)
 
 
-class Cat(Function):
+class CatFn(Function):
     """y = the inputs joined along `axis`  ⇒  each input gets its own slice of g."""
 
     def forward(ctx, *arrays, axis):
@@ -499,13 +472,13 @@ class Cat(Function):
         grads, start = [], 0
         lead = (slice(None),) * ctx.axis
         for size, needed in zip(ctx.sizes, ctx.needs_input_grad):
-            grads.append(Slice.apply(grad, key=(*lead, slice(start, start + size))) if needed else None)
+            grads.append(SliceFn.apply(grad, key=(*lead, slice(start, start + size))) if needed else None)
             start += size
         return tuple(grads)
 
 
 # ------------------------------------------------------------- linear algebra
-class Matmul(Function):
+class MatmulFn(Function):
     """Y = A @ B (batched, same batch shape)  ⇒  dA = G @ Bᵀ, dB = Aᵀ @ G
 
     tensor.py turns 1-D operands, broadcasting and (batch, M, K) @ (K, N) into
@@ -513,7 +486,7 @@ class Matmul(Function):
     """
 
     def forward(ctx, a, b):
-        return parallel.matmul(a, b)
+        return matmul(a, b)
 
     def backward(ctx, grad):
         a, b = ctx.inputs

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
 from .autograd import enable_grad
+from .backend import threads
 from .tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -276,8 +276,8 @@ class Adam(Optimizer):
             def update(rows: slice | EllipsisType, x=x, g=g, m=m, v=v, work=work, step=state["step"]) -> None:
                 self._update(group, step, x[rows], g[rows], m[rows], v[rows], work[0][rows], work[1][rows])
 
-            # a big weight's rows are split over the threads: the same update on each block (parallel.py)
-            parallel.run(update, parallel.chunks(len(x), 12 * x[0].size) if x.ndim and len(x) else [Ellipsis])
+            # a big weight's rows are split over the threads: the same update on each block (backend/threads.py)
+            threads.run(update, threads.chunks(len(x), 12 * x[0].size) if x.ndim and len(x) else [Ellipsis])
 
     @staticmethod
     def _update(group: dict[str, Any], step: int, x: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,

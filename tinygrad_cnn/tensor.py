@@ -11,7 +11,7 @@ Broadcasting, the one place it happens::
                ├─ broadcast shape ──▶  a: (2, 3, 4), b: (2, 3, 4) ──▶ same-shape primitive
     b: (2, 1, 4)┘   (2, 3, 4)
 
-Only sides that need a gradient are expanded; `Expand.backward` sums the
+Only sides that need a gradient are expanded; `ExpandFn.backward` sums the
 gradient back. Constants ride on numpy's own broadcasting.
 """
 
@@ -24,10 +24,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import autograd
-from . import conv as _conv
-from . import ops as P
-from .autograd import Function
+from . import autograd, ops
+from .autograd import Function, op_name
 
 Scalar = Union[int, float, bool]
 DTypeLike = Any
@@ -124,7 +122,7 @@ class Tensor:
 
     def astype(self, dtype: DTypeLike) -> Tensor:
         dtype = np.dtype(dtype)
-        return self if dtype == self.data.dtype else P.Cast.apply(self, dtype=dtype)
+        return self if dtype == self.data.dtype else ops.CastFn.apply(self, dtype=dtype)
 
     def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
@@ -152,10 +150,16 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=200)
-        extra = f", grad_fn=<{type(self._ctx).__name__}>" if self._ctx is not None else (
+        extra = f", grad_fn=<{op_name(self._ctx)}>" if self._ctx is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         name = f", name={self.name!r}" if self.name else ""
         return f"Tensor({body}, dtype={self.data.dtype}{extra}{name})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter's display: the graph that made this tensor, as SVG (viz draws it; imported only here)."""
+        from .viz import tensor_mimebundle
+
+        return tensor_mimebundle(self, include, exclude)
 
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
@@ -275,39 +279,39 @@ class Tensor:
         if a.data.shape != b.data.shape:
             if not ((b.data.ndim == 0 and not b.requires_grad) or (a.data.ndim == 0 and not a.requires_grad)):
                 shape = broadcast_shape(a.data.shape, b.data.shape, name)
-                if autograd._grad_enabled:
+                if autograd.is_grad_enabled():
                     a, b = _expand_for_grad(a, shape), _expand_for_grad(b, shape)
         return op.apply(a, b)
 
     def __add__(self, other: Any) -> Tensor:
-        return self._binary(P.Add, other, "add")
+        return self._binary(ops.AddFn, other, "add")
 
     def __radd__(self, other: Any) -> Tensor:
-        return self._binary(P.Add, other, "add", reflected=True)
+        return self._binary(ops.AddFn, other, "add", reflected=True)
 
     def __sub__(self, other: Any) -> Tensor:
-        return self._binary(P.Sub, other, "sub")
+        return self._binary(ops.SubFn, other, "sub")
 
     def __rsub__(self, other: Any) -> Tensor:
-        return self._binary(P.Sub, other, "sub", reflected=True)
+        return self._binary(ops.SubFn, other, "sub", reflected=True)
 
     def __mul__(self, other: Any) -> Tensor:
-        return self._binary(P.Mul, other, "mul")
+        return self._binary(ops.MulFn, other, "mul")
 
     def __rmul__(self, other: Any) -> Tensor:
-        return self._binary(P.Mul, other, "mul", reflected=True)
+        return self._binary(ops.MulFn, other, "mul", reflected=True)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return self._to_float()._binary(P.Div, other, "div")
+        return self._to_float()._binary(ops.DivFn, other, "div")
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return self._to_float()._binary(P.Div, other, "div", reflected=True)
+        return self._to_float()._binary(ops.DivFn, other, "div", reflected=True)
 
     def __pow__(self, other: Any) -> Tensor:
-        return self._binary(P.Pow, other, "pow")
+        return self._binary(ops.PowFn, other, "pow")
 
     def __rpow__(self, other: Any) -> Tensor:
-        return self._binary(P.Pow, other, "pow", reflected=True)
+        return self._binary(ops.PowFn, other, "pow", reflected=True)
 
     def __matmul__(self, other: Any) -> Tensor:
         return self.matmul(other)
@@ -316,15 +320,15 @@ class Tensor:
         return self._operand(other).matmul(self)
 
     def __neg__(self) -> Tensor:
-        return P.Neg.apply(self)
+        return ops.NegFn.apply(self)
 
     def maximum(self, other: Any) -> Tensor:
         """Elementwise max; at ties each side gets half the gradient (as PyTorch)."""
-        return self._binary(P.Maximum, other, "maximum")
+        return self._binary(ops.MaximumFn, other, "maximum")
 
     def minimum(self, other: Any) -> Tensor:
         """Elementwise min; at ties each side gets half the gradient (as PyTorch)."""
-        return self._binary(P.Minimum, other, "minimum")
+        return self._binary(ops.MinimumFn, other, "minimum")
 
     def _to_float(self) -> Tensor:
         return self if self.data.dtype.kind == "f" else self.astype(np.float32)
@@ -356,31 +360,31 @@ class Tensor:
 
     # ------------------------------------------------------------------ elementwise functions
     def exp(self) -> Tensor:
-        return P.Exp.apply(self._to_float())
+        return ops.ExpFn.apply(self._to_float())
 
     def log(self) -> Tensor:
-        return P.Log.apply(self._to_float())
+        return ops.LogFn.apply(self._to_float())
 
     def sqrt(self) -> Tensor:
         return self._to_float() ** 0.5
 
     def relu(self) -> Tensor:
-        return P.Relu.apply(self)
+        return ops.ReluFn.apply(self)
 
     def sigmoid(self) -> Tensor:
-        return P.Sigmoid.apply(self._to_float())
+        return ops.SigmoidFn.apply(self._to_float())
 
     def tanh(self) -> Tensor:
-        return P.Tanh.apply(self._to_float())
+        return ops.TanhFn.apply(self._to_float())
 
     def abs(self) -> Tensor:
-        return P.Abs.apply(self)
+        return ops.AbsFn.apply(self)
 
     def clip(self, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:
         """Limit values to [min, max]; the gradient passes where min ≤ x ≤ max (PyTorch's clamp)."""
         if min is None and max is None:
             raise ValueError("clip: at least one of min and max must be given")
-        return P.Clip.apply(self, low=min, high=max)
+        return ops.ClipFn.apply(self, low=min, high=max)
 
     clamp = clip
 
@@ -402,21 +406,21 @@ class Tensor:
         if a.data.dtype != b.data.dtype:
             a, b = _promote(a, b)
         shape = broadcast_shape(broadcast_shape(cond.shape, a.shape, "where"), b.shape, "where")
-        if autograd._grad_enabled:
+        if autograd.is_grad_enabled():
             a, b = _expand_for_grad(a, shape), _expand_for_grad(b, shape)
-        return P.Where.apply(Tensor._wrap(cond), a, b)
+        return ops.WhereFn.apply(Tensor._wrap(cond), a, b)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
-        return P.Sum.apply(self, axis=_axes(self, axis, dim, "sum"), keepdims=keepdims)
+        return ops.SumFn.apply(self, axis=_axes(self, axis, dim, "sum"), keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
         """The largest value; the gradient is split evenly among ties."""
-        return P.Max.apply(self, axis=_nonempty_axes(self, axis, dim, "max"), keepdims=keepdims)
+        return ops.MaxFn.apply(self, axis=_nonempty_axes(self, axis, dim, "max"), keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
         """The smallest value; the gradient is split evenly among ties."""
-        return P.Min.apply(self, axis=_nonempty_axes(self, axis, dim, "min"), keepdims=keepdims)
+        return ops.MinFn.apply(self, axis=_nonempty_axes(self, axis, dim, "min"), keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
         axes = _axes(self, axis, dim, "mean")
@@ -462,7 +466,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> Tensor:
-        return P.Reshape.apply(self, shape=_resolve_shape(self, _shape_arg(shape), "reshape"))
+        return ops.ReshapeFn.apply(self, shape=_resolve_shape(self, _shape_arg(shape), "reshape"))
 
     view = reshape
 
@@ -479,13 +483,13 @@ class Tensor:
         dims = tuple(_axis(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of the axes of a tensor of shape {self.shape}")
-        return P.Permute.apply(self, dims=dims)
+        return ops.PermuteFn.apply(self, dims=dims)
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
         dims = list(range(self.ndim))
         a, b = _axis(dim0, self.ndim, "transpose"), _axis(dim1, self.ndim, "transpose")
         dims[a], dims[b] = dims[b], dims[a]
-        return P.Permute.apply(self, dims=tuple(dims))
+        return ops.PermuteFn.apply(self, dims=tuple(dims))
 
     def expand(self, *shape: Any) -> Tensor:
         """Broadcast to `shape` without copying (-1 keeps a size); new axes go in front."""
@@ -497,7 +501,7 @@ class Tensor:
         for i, s in enumerate(self.shape):
             if s != shape[lead + i] and s != 1:
                 raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
-        return self if shape == self.shape else P.Expand.apply(self, shape=shape)
+        return self if shape == self.shape else ops.ExpandFn.apply(self, shape=shape)
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         """Drop size-1 axes (all of them, or those in `axis` that have size 1, as PyTorch)."""
@@ -519,13 +523,13 @@ class Tensor:
         if len(pairs) != self.ndim or any(p < 0 for pair in pairs for p in pair):
             raise ValueError(f"pad: need {self.ndim} non-negative (before, after) pairs for shape {self.shape}, "
                              f"got {pad_width}")
-        return P.Pad.apply(self, pad_width=pairs, value=value)
+        return ops.PadFn.apply(self, pad_width=pairs, value=value)
 
     def __getitem__(self, key: Any) -> Tensor:
         key = key if isinstance(key, tuple) else (key,)
         key = tuple(k.data if isinstance(k, Tensor) else np.asarray(k) if isinstance(k, list) else k for k in key)
         advanced = any(isinstance(k, np.ndarray) for k in key)
-        op = P.Gather if advanced else P.Slice
+        op = ops.GatherFn if advanced else ops.SliceFn
         try:
             return op.apply(self, key=key)
         except (IndexError, TypeError, ValueError) as e:
@@ -544,7 +548,7 @@ class Tensor:
         dtype = first.dtype
         for t in tensors[1:]:
             dtype = _result_dtype(dtype, t.dtype)
-        return P.Cat.apply(*[t.astype(dtype) for t in tensors], axis=a)
+        return ops.CatFn.apply(*[t.astype(dtype) for t in tensors], axis=a)
 
     @staticmethod
     def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
@@ -571,7 +575,7 @@ class Tensor:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
                              f"({a2.shape[-2]}x{a2.shape[-1]} and {b2.shape[-2]}x{b2.shape[-1]})")
         if b2.ndim == 2 and a2.ndim > 2:  # (..., M, K) @ (K, N): one big GEMM, not one per batch
-            out = P.Matmul.apply(a2.reshape(-1, a2.shape[-1]), b2).reshape(*a2.shape[:-1], b2.shape[-1])
+            out = ops.MatmulFn.apply(a2.reshape(-1, a2.shape[-1]), b2).reshape(*a2.shape[:-1], b2.shape[-1])
         else:
             if a2.ndim > 2 or b2.ndim > 2:
                 try:
@@ -579,10 +583,10 @@ class Tensor:
                 except ValueError:
                     raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied (batch "
                                      f"dimensions {a2.shape[:-2]} and {b2.shape[:-2]} do not broadcast)") from None
-                if autograd._grad_enabled:
+                if autograd.is_grad_enabled():
                     a2 = _expand_for_grad(a2, batch + a2.shape[-2:])
                     b2 = _expand_for_grad(b2, batch + b2.shape[-2:])
-            out = P.Matmul.apply(a2, b2)
+            out = ops.MatmulFn.apply(a2, b2)
         if a.ndim == 1:
             out = out.squeeze(-2)
         if b.ndim == 1:
@@ -596,14 +600,16 @@ class Tensor:
             raise ValueError(f"dot: expected two 1-D tensors, got shapes {self.shape} and {other.shape}")
         return self.matmul(other)
 
-    # ------------------------------------------------------------------ CNN (conv.py)
+    # ------------------------------------------------------------------ CNN (conv/)
     def conv2d(self, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
                dilation: Any = 1, groups: int = 1) -> Tensor:
         """2-D cross-correlation of an NCHW input with (C_out, C_in/groups, kh, kw) filters.
 
         Sizes are ints or pairs; `padding` may also be 'valid' or 'same' (stride 1), as in PyTorch.
         """
-        return _conv.conv2d(self, weight, bias, stride, padding, dilation, groups)
+        from . import conv  # conv/ builds on Tensor: imported when first used
+
+        return conv.conv2d(self, weight, bias, stride, padding, dilation, groups)
 
     def max_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                    ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -611,7 +617,9 @@ class Tensor:
 
         The arguments are PyTorch's; with return_indices, also where each maximum is (int64, flat H·W index).
         """
-        return _conv.max_pool2d(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+        from . import conv  # conv/ builds on Tensor: imported when first used
+
+        return conv.max_pool2d(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
     def avg_pool2d(self, kernel_size: Any = 2, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                    count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
@@ -619,16 +627,22 @@ class Tensor:
 
         The arguments are PyTorch's (ceil_mode, count_include_pad, divisor_override: see `conv.avg_pool2d`).
         """
-        return _conv.avg_pool2d(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        from . import conv  # conv/ builds on Tensor: imported when first used
+
+        return conv.avg_pool2d(self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
     def unfold2d(self, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Tensor:
         """im2col: (N, C, H, W) → (N, C·kh·kw, L), like `torch.nn.functional.unfold`."""
-        return _conv.unfold2d(self, kernel_size, stride, padding, dilation)
+        from . import conv  # conv/ builds on Tensor: imported when first used
+
+        return conv.unfold2d(self, kernel_size, stride, padding, dilation)
 
     def fold2d(self, output_size: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                dilation: Any = 1) -> Tensor:
         """col2im: (N, C·kh·kw, L) → (N, C, H, W), overlaps summed, like `torch.nn.functional.fold`."""
-        return _conv.fold2d(self, output_size, kernel_size, stride, padding, dilation)
+        from . import conv  # conv/ builds on Tensor: imported when first used
+
+        return conv.fold2d(self, output_size, kernel_size, stride, padding, dilation)
 
 
 class _HookHandle:
@@ -667,7 +681,7 @@ def broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
 
 
 def _expand_for_grad(t: Tensor, shape: tuple) -> Tensor:
-    return P.Expand.apply(t, shape=shape) if t.requires_grad and t.data.shape != shape else t
+    return ops.ExpandFn.apply(t, shape=shape) if t.requires_grad and t.data.shape != shape else t
 
 
 _promotions: dict = {}
@@ -694,7 +708,7 @@ def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 def _cast_operand(t: Tensor, dtype: np.dtype) -> Tensor:
     if t.data.dtype == dtype or (t.data.dtype.kind == "b" and dtype.kind == "f"):
         return t  # numpy multiplies a float by a bool mask without a copy
-    return P.Cast.apply(t, dtype=dtype)
+    return ops.CastFn.apply(t, dtype=dtype)
 
 
 def _shape_arg(shape: tuple) -> tuple:

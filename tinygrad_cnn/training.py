@@ -3,7 +3,7 @@
 A step is the five lines every PyTorch tutorial has::
 
     logits = model(images)
-    loss = F.cross_entropy(logits, labels)
+    loss = functional.cross_entropy(logits, labels)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -31,7 +31,7 @@ from . import nn, optim
 from .autograd import no_grad
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DataLoader
-from .nn import functional as F
+from .nn import functional
 from .tensor import Tensor, default_generator
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
@@ -84,7 +84,7 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
     with no_grad():
         for images, labels in loader:
             logits = model(images)
-            total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+            total_loss += functional.cross_entropy(logits, labels, reduction="sum").item()
             correct += int((logits.data.argmax(axis=1) == labels.data).sum())
             count += len(labels)
     model.train(was_training)
@@ -175,7 +175,7 @@ class Trainer:
         start = time.perf_counter()
         for step, (images, labels) in enumerate(batches):
             logits = model(images)
-            loss = F.cross_entropy(logits, labels)
+            loss = functional.cross_entropy(logits, labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -11,9 +11,7 @@ from typing import Any
 
 from ..conv import check_padding_string, pair, same_padding
 from ..tensor import Tensor
-from . import functional as F
-from . import init
-from .layers import _empty_parameter
+from . import functional, init
 from .module import Module
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -24,7 +22,7 @@ class Conv2d(Module):
 
     Weight and bias start as U(±1/√fan_in) with fan_in = in_channels/groups · kh · kw,
     PyTorch's default. `padding` is an int, a pair, or 'same' / 'valid' (kept as given).
-    `padding_mode` other than 'zeros' pads the input with `F.pad` first (mirrored,
+    `padding_mode` other than 'zeros' pads the input with `functional.pad` first (mirrored,
     repeated or wrapped edges), then convolves with no padding, as PyTorch does.
     """
 
@@ -48,9 +46,9 @@ class Conv2d(Module):
             self.padding = pair(padding, "padding", "Conv2d", 0)
         self.dilation = pair(dilation, "dilation", "Conv2d", 1)
         self.groups = groups
-        self.weight = _empty_parameter(out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = init.empty_parameter(out_channels, in_channels // groups, *self.kernel_size)
         if bias:
-            self.bias = _empty_parameter(out_channels)
+            self.bias = init.empty_parameter(out_channels)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -61,12 +59,12 @@ class Conv2d(Module):
     def forward(self, x: Tensor) -> Tensor:
         padding = self.padding
         if self.padding_mode != "zeros" and padding != "valid":  # pad by copying the input, then convolve unpadded
-            x, padding = F.pad(x, self._pad_amounts(), mode=self.padding_mode), 0
+            x, padding = functional.pad(x, self._pad_amounts(), mode=self.padding_mode), 0
         return x.conv2d(self.weight, self.bias, stride=self.stride, padding=padding, dilation=self.dilation,
                         groups=self.groups)
 
     def _pad_amounts(self) -> tuple[int, int, int, int]:
-        """(left, right, top, bottom), F.pad's order; 'same' puts an odd pixel after, as conv2d does."""
+        """(left, right, top, bottom), functional.pad's order; 'same' puts an odd pixel after, as conv2d does."""
         if self.padding == "same":
             (top, bottom), (left, right) = same_padding(self.kernel_size, self.dilation)
         else:
@@ -92,7 +90,7 @@ class MaxPool2d(Module):
     """The maximum over each kernel_size window (stride defaults to kernel_size; padding counts as -inf).
 
     PyTorch's arguments in PyTorch's order; with return_indices the forward
-    returns (output, indices), indices as in `F.max_pool2d`.
+    returns (output, indices), indices as in `functional.max_pool2d`.
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,

@@ -2,7 +2,7 @@
 
 ``import tinygrad_cnn.nn.functional as F``. Everything here is a composite of
 Tensor operations, whose backward (and second derivative) the engine derives,
-except `linear`: measurement made it one primitive, `LinearFunction`, whose
+except `linear`: measurement made it one primitive, `LinearFn`, whose
 backward is three Tensor ops (see its docstring).
 
 The losses compute with the numerically stable forms::
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import parallel
 from ..autograd import Function
+from ..backend.linalg import matmul
 from ..tensor import Tensor, default_generator
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -49,7 +49,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- layers
-class LinearFunction(Function):
+class LinearFn(Function):
     """y = x Wᵀ + b as one primitive (PyTorch's addmm)  ⇒  dx = g W, dW = gᵀ x, db = Σ_rows g
 
     Measured against the composite ``x @ W.T + b`` (the reference the tests compare
@@ -62,7 +62,7 @@ class LinearFunction(Function):
     """
 
     def forward(ctx, x, weight, bias=None):
-        out = parallel.matmul(x, weight.T)
+        out = matmul(x, weight.T)
         if bias is not None:
             out += bias
         return out
@@ -79,7 +79,7 @@ class LinearFunction(Function):
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last axis of x, with W of shape (out_features, in_features) (PyTorch's layout).
 
-    Runs as one `LinearFunction` node when the dtypes agree (the training case),
+    Runs as one `LinearFn` node when the dtypes agree (the training case),
     otherwise as the composite ``x @ W.T + b``, whose dtype promotion applies.
     """
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
@@ -93,8 +93,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return out if bias is None else out + bias
     params = (weight,) if bias is None else (weight, bias)
     if x.ndim == 2:
-        return LinearFunction.apply(x, *params)
-    y = LinearFunction.apply(x.reshape(-1, x.shape[-1]), *params)
+        return LinearFn.apply(x, *params)
+    y = LinearFn.apply(x.reshape(-1, x.shape[-1]), *params)
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
 

@@ -128,3 +128,8 @@ def _default_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
         fan_in, _ = _fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         uniform_(bias, -bound, bound)
+
+
+def empty_parameter(*shape: int) -> Tensor:
+    """Storage for a parameter that a layer's `reset_parameters` fills right after (float32, requires grad)."""
+    return Tensor(np.empty(shape, dtype=np.float32), requires_grad=True)

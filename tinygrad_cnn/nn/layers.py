@@ -10,17 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, overload
 
-import numpy as np
-
 from ..tensor import Tensor
-from . import functional as F
-from . import init
+from . import functional, init
 from .module import Module
-
-
-def _empty_parameter(*shape: int) -> Tensor:
-    """Storage for a parameter that `reset_parameters` fills right after."""
-    return Tensor(np.empty(shape, dtype=np.float32), requires_grad=True)
 
 
 class Linear(Module):
@@ -30,9 +22,9 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = _empty_parameter(out_features, in_features)
+        self.weight = init.empty_parameter(out_features, in_features)
         if bias:
-            self.bias = _empty_parameter(out_features)
+            self.bias = init.empty_parameter(out_features)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -41,7 +33,7 @@ class Linear(Module):
         init._default_weight_and_bias(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return functional.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -102,7 +94,7 @@ class Dropout(Module):
         self.inplace = False  # shown in the repr, as PyTorch does; we never modify inputs in place
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        return functional.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -21,10 +21,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..conv import Geometry, Unfold, output_size, pair
+from ..conv import Geometry, UnfoldFn, output_size, pair
 from ..tensor import Tensor
 from . import init
-from .layers import _empty_parameter
 from .module import Module
 
 
@@ -50,9 +49,9 @@ class LocallyConnected2d(Module):
             raise ValueError(f"{op}: kernel {self.kernel_size} does not fit input size {self.input_size} "
                              f"with padding {self.padding}")
         out_h, out_w = self.output_size
-        self.weight = _empty_parameter(out_h, out_w, out_channels, in_channels, *self.kernel_size)
+        self.weight = init.empty_parameter(out_h, out_w, out_channels, in_channels, *self.kernel_size)
         if bias:
-            self.bias = _empty_parameter(out_channels, out_h, out_w)
+            self.bias = init.empty_parameter(out_channels, out_h, out_w)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -71,11 +70,11 @@ class LocallyConnected2d(Module):
         n = x.shape[0]
         (out_h, out_w), (kh, kw), c = self.output_size, self.kernel_size, self.in_channels
         positions, k = out_h * out_w, kh * kw * c
-        patches = Unfold.apply(x, geometry=self.geometry)  # (N, H_out, W_out, kh, kw, C)
+        patches = UnfoldFn.apply(x, geometry=self.geometry)  # (N, H_out, W_out, kh, kw, C)
         cols = patches.reshape(n, positions, k).permute(1, 0, 2)  # (L, N, K)
         w = self.weight.reshape(positions, self.out_channels, c, kh, kw).permute(0, 3, 4, 2, 1).reshape(
             positions, k, self.out_channels)  # (L, K, C_out), the patch order of im2col
-        out = cols @ w  # (L, N, C_out), stored (N, L, C_out): parallel.matmul keeps the rows' order of cols
+        out = cols @ w  # (L, N, C_out), stored (N, L, C_out): backend's matmul keeps the rows' order of cols
         if self.bias is not None:  # added in that layout: one contiguous pass (as (N, C, H, W), ~10x slower)
             out = out + self.bias.reshape(self.out_channels, positions).permute(1, 0).reshape(
                 positions, 1, self.out_channels)

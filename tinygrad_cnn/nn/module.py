@@ -373,6 +373,17 @@ class Module:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{type(self).__name__}({body})"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter's display of a module: a drawing of its forward pass (`viz.module_mimebundle`).
+
+        viz is imported here, when a notebook first displays a module, not at the top of this
+        file: viz sits above the engine and nn (it draws their graphs, and needs graphviz), and
+        nn must not depend on it to be imported. A method, not a hook that importing viz would
+        attach, so a module displays the same whether or not anything imported viz before.
+        """
+        from ..viz import module_mimebundle
+
+        return module_mimebundle(self, include, exclude)
 
 
 _MISSING = object()
@@ -391,7 +402,7 @@ def _stray_entry(module: Module) -> ModuleScope:
 
     It still gets a scope (nested inside its caller's), named after its class.
     """
-    parents = [e for e in autograd._scope if isinstance(e, ModuleScope)]
+    parents = [e for e in autograd.current_scope() if isinstance(e, ModuleScope)]
     parent = parents[-1].path if parents else ""
     name = type(module).__name__
     return ModuleScope(f"{parent}.{name}" if parent else name, module)

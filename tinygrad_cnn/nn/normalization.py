@@ -10,7 +10,7 @@ through mean_B and var_B too (that is what makes batch norm more than a fixed
 rescaling); the running statistics are buffers, updated outside the graph.
 `momentum=None` gives a cumulative average (factor 1 / batches seen), as in PyTorch.
 
-Training mode runs as one primitive, `BatchNormFunction`; `batch_norm_reference`
+Training mode runs as one primitive, `BatchNormFn`; `batch_norm_reference`
 is the same formula as a composite of Tensor ops, which the tests compare it with.
 """
 
@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import autograd, parallel
+from .. import autograd
 from ..autograd import Function
-from ..ops import _sum_all_but_innermost
+from ..backend.elementwise import multiply, subtract
+from ..backend.reduce import channel_dots, channel_sums
 from ..tensor import Tensor
 from .module import Module
 
@@ -37,28 +38,7 @@ def batch_norm_reference(x: Tensor, weight: Tensor, bias: Tensor, eps: float) ->
     return centered * ((var + eps) ** -0.5 * weight.reshape(shape)) + bias.reshape(shape)
 
 
-def _channel_sums(a: np.ndarray) -> np.ndarray:
-    """Σ over every axis but 1; one BLAS matrix-vector product when the channels are innermost in memory."""
-    axes = (0, *range(2, a.ndim))
-    sums = _sum_all_but_innermost(a, axes) if a.dtype.kind == "f" else None
-    return np.sum(a, axis=axes) if sums is None else sums
-
-
-def _channel_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Σ over every axis but 1 of a·b, without the temporary a·b when the channels are innermost in memory."""
-    rows_a, rows_b = _channel_rows(a), _channel_rows(b)
-    if rows_a is None or rows_b is None:
-        return _channel_sums(parallel.elementwise(np.multiply, a, b))
-    return np.einsum("ij,ij->j", rows_a, rows_b)  # one pass: twice as fast as a·b then Σ
-
-
-def _channel_rows(a: np.ndarray) -> np.ndarray | None:
-    """a as a (values, channels) matrix if that is a view (channels innermost in memory), else None."""
-    moved = np.moveaxis(a, 1, -1)
-    return moved.reshape(-1, a.shape[1]) if moved.flags.c_contiguous else None
-
-
-class BatchNormFunction(Function):
+class BatchNormFn(Function):
     """y = x̂ · γ + β with x̂ = (x − mean_B) / σ, σ = √(var_B + ε), per channel: batch norm's training mode.
 
     ⇒ with g the output gradient and M the values per channel:
@@ -75,12 +55,12 @@ class BatchNormFunction(Function):
         ctx.eps = eps
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         count = x.size // x.shape[1]
-        mean = _channel_sums(x) / count
-        x_hat = parallel.elementwise(np.subtract, x, mean.reshape(shape))  # centred, then scaled in place
-        var = _channel_dots(x_hat, x_hat) / count
+        mean = channel_sums(x) / count
+        x_hat = subtract(x, mean.reshape(shape))  # centred, then scaled in place
+        var = channel_dots(x_hat, x_hat) / count
         inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
         x_hat *= inv_std.reshape(shape)
-        out = parallel.elementwise(np.multiply, x_hat, weight.reshape(shape))
+        out = multiply(x_hat, weight.reshape(shape))
         out += bias.reshape(shape)
         ctx.save_for_backward(x_hat, inv_std)
         if stats is not None:
@@ -95,13 +75,13 @@ class BatchNormFunction(Function):
         g = grad.data
         shape = (1, g.shape[1]) + (1,) * (g.ndim - 2)
         count = g.size // g.shape[1]
-        sum_g = _channel_sums(g)
-        sum_g_x_hat = _channel_dots(g, x_hat)
+        sum_g = channel_sums(g)
+        sum_g_x_hat = channel_dots(g, x_hat)
         grad_x = None
         if ctx.needs_input_grad[0]:
             scale = weight.data * inv_std
-            grad_x = parallel.elementwise(np.multiply, g, scale.reshape(shape))
-            grad_x -= parallel.elementwise(np.multiply, x_hat, (scale * sum_g_x_hat / count).reshape(shape))
+            grad_x = multiply(g, scale.reshape(shape))
+            grad_x -= multiply(x_hat, (scale * sum_g_x_hat / count).reshape(shape))
             grad_x -= (scale * sum_g / count).reshape(shape)
         wrap = Tensor._wrap
         return (wrap(grad_x) if grad_x is not None else None,
@@ -188,7 +168,7 @@ class _BatchNorm(Module):
                 self._update_running_stats(mean, ((x.data - mean) ** 2).mean(axes), n)
             return y
         stats: dict[str, np.ndarray] = {}
-        y = BatchNormFunction.apply(x, weight, bias, eps=self.eps, stats=stats)
+        y = BatchNormFn.apply(x, weight, bias, eps=self.eps, stats=stats)
         if self.training and self.running_mean is not None:
             self._update_running_stats(stats["mean"], stats["var"], n)
         return y

@@ -10,8 +10,9 @@ below (docs/im2col.md). Raising the mmap threshold to its maximum (32 MiB on
 64-bit) and the trim threshold to 1 GiB makes freed blocks go back to malloc's
 free lists, where the next step finds them already mapped.
 
-This changes a process-wide setting, once, when the package is imported. Set the environment
-variable ``TINYGRAD_CNN_KEEP_MALLOC=1`` to leave malloc alone.
+This changes a process-wide setting; `configure()` (backend/__init__.py) applies it,
+on the first operation that splits work or when called. ``TINYGRAD_CNN_KEEP_MALLOC=1``
+leaves malloc alone.
 """
 
 from __future__ import annotations
@@ -37,6 +38,3 @@ def tune_malloc() -> bool:
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-
-
-MALLOC_TUNED = tune_malloc()

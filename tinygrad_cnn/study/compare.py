@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, data, models, parallel
-from .compare_experiments import (
+from .. import __version__, data, models
+from ..backend import thread_count
+from ..training import TrainConfig
+from .experiments import (
     MODEL_NAMES,
     Results,
     Run,
@@ -43,7 +45,7 @@ from .compare_experiments import (
     train_epochs,
     train_main,
 )
-from .compare_figures import (
+from .figures import (
     feature_map_figure,
     filters,
     lcn_filters,
@@ -53,9 +55,8 @@ from .compare_figures import (
     sample_efficiency,
     translation,
 )
-from .compare_measure import first_layer, half_energy_area, layer_table, neighbour_similarity, ramp_fraction
-from .compare_report import write_report
-from .training import TrainConfig
+from .measure import first_layer, half_energy_area, layer_table, neighbour_similarity, ramp_fraction
+from .report import write_report
 
 __all__ = ["DEFAULT", "QUICK", "Settings", "run_compare", "run_experiments", "shift_images"]
 
@@ -171,10 +172,10 @@ def _sample_efficiency(settings: Settings, config: TrainConfig, runs: dict[str, 
 
 
 def _threads() -> str:
-    """How many threads the work was split over (parallel.py; it matters: see the cost section)."""
+    """How many threads the work was split over (backend.thread_count; it matters: see the cost section)."""
     set_ = [f"{var}={os.environ[var]}" for var in ("TINYGRAD_CNN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
             if var in os.environ]
-    return f"{parallel.threads()}" + (f" ({', '.join(set_)})" if set_ else "")
+    return f"{thread_count()}" + (f" ({', '.join(set_)})" if set_ else "")
 
 
 def _source(dataset: Any) -> str:
@@ -182,7 +183,7 @@ def _source(dataset: Any) -> str:
 
 
 def _learned(runs: dict[str, Run]) -> dict[str, float]:
-    """Statistics of the first layers (see compare_measure): do they hold edges, templates, shared filters?"""
+    """Statistics of the first layers (see measure.py): do they hold edges, templates, shared filters?"""
     weights = {name: (run.initial_weight, first_layer(run.model).weight.data) for name, run in runs.items()}
     (cnn0, cnn1), (mlp0, mlp1), (lcn0, lcn1) = weights["cnn"], weights["mlp"], weights["lcn"]
     out = {

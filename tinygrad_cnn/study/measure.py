@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import nn
-from .autograd import no_grad
-from .tensor import Tensor
+from .. import nn
+from ..autograd import no_grad
+from ..tensor import Tensor
 
 SHAPED = (nn.Linear, nn.Conv2d, nn.LocallyConnected2d, nn.MaxPool2d, nn.AvgPool2d)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .compare_claims import claim_answers, fmt_pct, fmt_pts
-from .compare_experiments import SHIFT_DIRECTIONS, Results
+from .claims import claim_answers, fmt_pct, fmt_pts
+from .experiments import SHIFT_DIRECTIONS, Results
 
 SECTIONS = (
     "Answers to the four claims",

@@ -1,6 +1,6 @@
 """From a recorded graph to what `viz` draws: nodes ("units"), edges and module clusters.
 
-This file decides *what* is shown; `viz.py` decides how it looks. It reads only what the
+This file decides *what* is shown; `viz/__init__.py` decides how it looks. It reads only what the
 engine records: `t._ctx` (the op that made `t`), `ctx.inputs` (the edges), `ctx.scope`
 (the module calls around the op), the settings an op stored on `ctx`, and `saved_tensors`.
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Function
-from .tensor import Tensor
+from ..autograd import Function, op_name
+from ..tensor import Tensor
 
 PLUMBING = frozenset({"Expand", "Reshape", "Permute", "Cast"})
 _SYMBOLS = {"Add": "+", "Sub": "−", "Mul": "×", "Div": "÷", "Pow": "^"}
@@ -202,7 +202,7 @@ class Layout:
                                                        made=self._output_of[id(op)])
             unit.ops.append(op)
             self._unit_of[id(op)] = unit
-        elif not (self.collapse and type(op).__name__ in PLUMBING and id(op) not in kept):
+        elif not (self.collapse and op_name(op) in PLUMBING and id(op) not in kept):
             out = self._output_of[id(op)]
             kind = "op" if id(op) in self.forward_ops else "backward"
             unit = self._unit(kind, op_lines(op, out), self._cluster(op, calls, len(op.scope)), out.grad, out)
@@ -341,7 +341,7 @@ def _value(x: Any) -> str:
 
 def op_lines(op: Function, out: Tensor) -> list[str]:
     """["Conv2d", "kernel=(3, 3) stride=(1, 1) padding=(1, 1)"]: the op and the settings it stored."""
-    name = type(op).__name__
+    name = op_name(op)
     args = []
     constants = [(i, x) for i, x in enumerate(op.inputs) if is_folded_constant(x)]
     if constants and name in _SYMBOLS and len(op.inputs) == 2:
@@ -381,7 +381,7 @@ def index_text(key: Any) -> str:
 
 
 def plumbing_note(op: Function) -> str:
-    name = type(op).__name__.lower()
+    name = op_name(op).lower()
     if name == "permute":
         return f"permute {op.dims}"
     if name == "cast":

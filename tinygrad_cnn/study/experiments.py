@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from . import nn
-from .autograd import no_grad
-from .compare_measure import first_layer
-from .data import DataLoader, TensorDataset
-from .nn import functional as F
-from .tensor import Tensor
-from .training import TrainConfig, Trainer, evaluate, make_optimizer, seed_everything
+from .. import nn
+from ..autograd import no_grad
+from ..data import DataLoader, TensorDataset
+from ..nn import functional
+from ..tensor import Tensor
+from ..training import TrainConfig, Trainer, evaluate, make_optimizer, seed_everything
+from .measure import first_layer
 
 # The fixed directions a test image is shifted in (dy, dx per pixel of shift); accuracies are averaged over them.
 SHIFT_DIRECTIONS: dict[str, tuple[int, int]] = {"right": (0, 1), "down": (1, 0), "down-right": (1, 1)}
@@ -76,11 +76,11 @@ class Results:
     settings: Settings
     seed: int
     runs: dict[str, Run]
-    tables: dict[str, list[Any]]  # model → [compare_measure.Layer]
+    tables: dict[str, list[Any]]  # model → [measure.Layer]
     sample: dict[str, list[dict[str, float]]]  # model → one row per training-set size, ascending (last: main run)
     shifts: dict[str, dict[str, list[float]]]  # model → direction → accuracy at shift 0..max_shift
     equivariance: dict[str, dict[str, float]]  # conv models → relative error per measurement
-    learned: dict[str, float]  # filter statistics (compare_measure)
+    learned: dict[str, float]  # filter statistics (measure.py)
     figures: dict[str, Any]  # figure key → PNG path
     environment: dict[str, Any]  # data source, sizes, machine, load, version, wall time
 
@@ -147,7 +147,7 @@ def train_epochs(name: str, build: Callable[[], nn.Module], config: TrainConfig,
     model.train()
     for _ in range(config.epochs):
         for images, labels in loader:
-            loss = F.cross_entropy(model(images), labels)
+            loss = functional.cross_entropy(model(images), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -18,16 +18,16 @@ The colours are torchviz's, so a PyTorch user reads the picture at once:
     rounded, yellow     a module call collapsed by `depth=`
     ellipse, pink       an operation of the backward pass (`show_backward=True`)
 
-`viz_graph.py` decides what is shown (folding movement ops, module calls, collapsing); this file
-styles it. Importing viz gives `Tensor` and `nn.Module` a Jupyter display (`_repr_mimebundle_`):
-an SVG of the graph, or the usual text plus a one-line hint when Graphviz's `dot` is missing.
+`viz/graph.py` decides what is shown (folding movement ops, module calls, collapsing); this file
+styles it. `tensor_mimebundle` and `module_mimebundle` are the Jupyter displays of `Tensor` and
+`nn.Module`: their `_repr_mimebundle_` methods import viz lazily and call them. An SVG of the graph,
+or the usual text plus a one-line hint when Graphviz's `dot` is missing.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-import sys
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,9 +36,9 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from . import autograd
-from .tensor import Tensor, default_generator
-from .viz_graph import Layout, Unit, walk
+from .. import autograd
+from ..tensor import Tensor, default_generator
+from .graph import Layout, Unit, walk
 
 COLORS = {"param": "lightblue", "input": "#e6dcf5", "seed": "#e6dcf5", "op": "lightgrey", "saved": "orange",
           "output": "darkolivegreen1", "grad": "darkolivegreen1", "module": "#fff2b3", "backward": "#f9c9c3"}
@@ -310,31 +310,39 @@ def _svg_bundle(text: str, draw: Any, depths: Sequence[int | None]) -> dict[str,
     return {"text/plain": f"{text}\n(graph too large to display; draw it with viz.draw_graph(..., max_nodes=...))"}
 
 
-def _tensor_mimebundle(self: Tensor, include: Any = None, exclude: Any = None) -> dict[str, str]:
-    """A Tensor with a graph shows as its graph (titled by its repr); a leaf shows as text."""
-    text = repr(self)
-    if self._ctx is None:
+def tensor_mimebundle(tensor: Tensor, include: Any = None, exclude: Any = None) -> dict[str, str]:
+    """What `Tensor._repr_mimebundle_` returns: a tensor with a graph shows as its graph, titled by its repr.
+
+    A leaf shows as text. `include` and `exclude` are Jupyter's (the formats it wants); they are
+    ignored, as IPython allows: it picks from what is offered.
+    """
+    text = repr(tensor)
+    if tensor._ctx is None:
         return {"text/plain": text}
     title = text if len(text) <= 120 else text[:117] + "..."
 
     def draw(depth: int | None) -> graphviz.Digraph:
-        g = draw_graph(self, depth=depth, max_nodes=150)
+        g = draw_graph(tensor, depth=depth, max_nodes=150)
         g.attr(label=_escape(title), labelloc="t")
         return g
 
     return _svg_bundle(text, draw, (None, 2, 1, 0))
 
 
-def _module_mimebundle(self: Any, include: Any = None, exclude: Any = None) -> dict[str, str]:
-    """A Module shows as its forward pass, one box per layer, on an input shape guessed from its first layer."""
-    text = repr(self)
-    shape = guess_input_shape(self)
+def module_mimebundle(module: Any, include: Any = None, exclude: Any = None) -> dict[str, str]:
+    """What `nn.Module._repr_mimebundle_` returns: the module's forward pass, one box per layer.
+
+    The input shape is guessed from its first layer (`guess_input_shape`); without one, the
+    module shows as text. The model is left as it was (see `draw_model`).
+    """
+    text = repr(module)
+    shape = guess_input_shape(module)
     if shape is None:
         return {"text/plain": text}
 
     def draw(depth: int | None) -> graphviz.Digraph:
-        with _untouched(self):
-            out = self(Tensor(np.zeros(shape, dtype=np.float32), name="input"))
+        with _untouched(module):
+            out = module(Tensor(np.zeros(shape, dtype=np.float32), name="input"))
             return draw_graph(out, depth=depth, max_nodes=150)
 
     return _svg_bundle(text, draw, (16, 2, 1, 0))
@@ -349,23 +357,3 @@ def guess_input_shape(module: Any) -> tuple[int, ...] | None:
             return (2, m.in_features)
     return None
 
-
-def install_display_hooks() -> None:
-    """Give `Tensor` and `nn.Module` their Jupyter display. Called when viz is imported.
-
-    The engine never imports viz, so viz attaches the hooks; nn is looked up here, inside a
-    function (the layering allows viz to import only the engine at module level), and a
-    display nn defines itself is kept.
-    """
-    Tensor._repr_mimebundle_ = _tensor_mimebundle  # type: ignore[attr-defined]
-    nn_module = sys.modules.get("tinygrad_cnn.nn.module")
-    if nn_module is None:
-        try:
-            from .nn import module as nn_module
-        except ImportError:
-            return
-    if "_repr_mimebundle_" not in vars(nn_module.Module):
-        nn_module.Module._repr_mimebundle_ = _module_mimebundle
-
-
-install_display_hooks()

@@ -1,4 +1,4 @@
-"""Our threads (parallel.py) and the two BLAS calls numpy does not expose (blas.py).
+"""The backend: our threads (threads.py), the two BLAS calls numpy does not expose (blas.py), split kernels.
 
 conftest.py already runs every test with two threads and no minimum piece size,
 so each gradient check of a convolution also checks the split. Here: the
@@ -11,31 +11,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_cnn import Tensor, blas, parallel
+from tinygrad_cnn import Tensor, backend
+from tinygrad_cnn.backend import blas, elementwise, linalg, threads
 
 
 @pytest.fixture
-def threads():
+def use_threads():
     """Restore the thread count the other tests run with."""
-    before = parallel.threads()
-    yield parallel.set_threads
-    parallel.set_threads(before)
+    before = threads.count()
+    yield lambda count: backend.configure(threads=count)
+    backend.configure(threads=before)
 
 
 @given(size=st.integers(0, 50), count=st.integers(1, 5))
 def test_chunks_cover_the_range_in_order(size, count):
-    saved = parallel._threads
-    parallel._threads = count  # only chunks() reads it; no pool is needed to check the arithmetic
-    try:
-        pieces = parallel.chunks(size)
-    finally:
-        parallel._threads = saved
+    with mock.patch.object(threads, "count", lambda: count):  # no pool is needed to check the arithmetic
+        pieces = threads.chunks(size)
     covered = [i for piece in pieces for i in range(size)[piece]]
     assert covered == list(range(size))
     assert len(pieces) == max(1, min(count, size))
@@ -44,15 +42,15 @@ def test_chunks_cover_the_range_in_order(size, count):
 
 
 def test_chunks_keep_small_work_in_one_piece(monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_PIECE_COST", 1000)
-    assert len(parallel.chunks(64, cost_per_item=10)) == 1  # 640 elements: not worth a thread
-    assert len(parallel.chunks(64, cost_per_item=100)) == min(parallel.threads(), 6)
+    monkeypatch.setattr(threads, "MIN_PIECE_COST", 1000)
+    assert len(threads.chunks(64, cost_per_item=10)) == 1  # 640 elements: not worth a thread
+    assert len(threads.chunks(64, cost_per_item=100)) == min(threads.count(), 6)
 
 
-def test_run_returns_results_in_order_and_raises_from_any_piece(threads):
-    threads(3)
-    pieces = parallel.chunks(9)
-    assert parallel.run(lambda s: (s.start, s.stop), pieces) == [(p.start, p.stop) for p in pieces]
+def test_run_returns_results_in_order_and_raises_from_any_piece(use_threads):
+    use_threads(3)
+    pieces = threads.chunks(9)
+    assert threads.run(lambda s: (s.start, s.stop), pieces) == [(p.start, p.stop) for p in pieces]
 
     def fail_last(s):
         if s.stop == 9:
@@ -60,12 +58,12 @@ def test_run_returns_results_in_order_and_raises_from_any_piece(threads):
         return s
 
     with pytest.raises(RuntimeError, match="piece failed"):
-        parallel.run(fail_last, pieces)
+        threads.run(fail_last, pieces)
 
 
-def test_set_threads_rejects_zero():
+def test_configure_rejects_zero_threads():
     with pytest.raises(ValueError, match="at least 1"):
-        parallel.set_threads(0)
+        backend.configure(threads=0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -82,7 +80,7 @@ def test_matmul_into_matches_numpy(dtype, accumulate, a_t, b_t):
     base = rng.standard_normal((9, 4)).astype(dtype)
     out = base[2:7, 1:]  # rows of a bigger array: a row stride wider than the row
     expected = (out + a @ b) if accumulate else a @ b
-    if blas.AVAILABLE:  # these layouts take the BLAS call, not numpy's fallback
+    if blas.gemm_available(dtype):  # these layouts take the BLAS call, not numpy's fallback
         assert None not in (blas._operand(a), blas._operand(b)) and blas._operand(out) == (blas._NO_TRANS, 4)
     result = blas.matmul_into(a, b, out, accumulate=accumulate)
     assert result is out
@@ -112,35 +110,35 @@ def test_matmul_into_leaves_other_rows_alone_and_falls_back_for_odd_operands():
     ((4, 3, 40), (4, 40, 9), 4),      # a batch of products: the batch axis
 ])
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.skipif(not blas.AVAILABLE, reason="without BLAS control there is one thread only")
-def test_matmul_splits_the_longer_side_and_matches_numpy(threads, monkeypatch, a_shape, b_shape, split_length,
+@pytest.mark.skipif(not blas.can_limit_threads(), reason="without BLAS control there is one thread only")
+def test_matmul_splits_the_longer_side_and_matches_numpy(use_threads, monkeypatch, a_shape, b_shape, split_length,
                                                          transposed):
-    threads(3)
+    use_threads(3)
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
-    if transposed:  # what LinearFunction passes: weight.T, a column-major view
+    if transposed:  # what LinearFn passes: weight.T, a column-major view
         b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
     seen = []
-    real_run = parallel.run
-    monkeypatch.setattr(parallel, "run", lambda work, pieces: seen.append(pieces) or real_run(work, pieces))
-    np.testing.assert_allclose(parallel.matmul(a, b), np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    real_run = threads.run
+    monkeypatch.setattr(threads, "run", lambda work, pieces: seen.append(pieces) or real_run(work, pieces))
+    np.testing.assert_allclose(linalg.matmul(a, b), np.matmul(a, b), rtol=1e-12, atol=1e-12)
     assert len(seen) == 1 and len(seen[0]) == 3 and seen[0][-1].stop == split_length
 
 
 @pytest.mark.parametrize("pieces", [1, 3])
-def test_a_batch_stored_row_major_across_products_keeps_that_order_in_the_result(threads, pieces):
+def test_a_batch_stored_row_major_across_products_keeps_that_order_in_the_result(use_threads, pieces):
     """(M, B, K) memory seen as (B, M, K) (LocallyConnected2d's patches) gives a result stored (M, B, N)."""
-    threads(pieces)
+    use_threads(pieces)
     rng = np.random.default_rng(4)
     a = rng.standard_normal((6, 5, 40)).transpose(1, 0, 2)  # 5 products of (6, 40), rows interleaved
     b = rng.standard_normal((5, 40, 7))
-    result = parallel.matmul(a, b)
+    result = linalg.matmul(a, b)
     np.testing.assert_allclose(result, np.matmul(a, b), rtol=1e-12, atol=1e-12)
     assert result.transpose(1, 0, 2).flags.c_contiguous
-    assert parallel.matmul(np.ascontiguousarray(a), b).flags.c_contiguous  # plain batches stay C order
+    assert linalg.matmul(np.ascontiguousarray(a), b).flags.c_contiguous  # plain batches stay C order
 
 
-CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of conv_fused.py
+CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path of backend/conv.py
     (5, 3, 7, 6, 4, 3, 1, 1, 1),   # stride 1: per-kernel-row GEMMs into the padded grid; patch-major patches
     (5, 3, 7, 6, 4, (2, 3), 1, (0, 2), (2, 1)),
     (4, 1, 6, 6, 3, 3, 1, 1, 1),   # one input channel: a single GEMM and col2im; offset-major patches
@@ -151,8 +149,8 @@ CASES = [  # (N, C, H, W, C_out, kernel, stride, padding, dilation): each path o
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.skipif(not blas.AVAILABLE, reason="without BLAS control there is one thread only")
-def test_one_two_and_three_threads_agree(threads, case, channels_last):
+@pytest.mark.skipif(not blas.can_limit_threads(), reason="without BLAS control there is one thread only")
+def test_one_two_and_three_threads_agree(use_threads, case, channels_last):
     n, c, h, w, c_out, kernel, stride, padding, dilation = case
     rng = np.random.default_rng(2)
     x_np = rng.standard_normal((n, c, h, w))
@@ -162,7 +160,7 @@ def test_one_two_and_three_threads_agree(threads, case, channels_last):
     b_np = rng.standard_normal(c_out)
     results = []
     for count in (1, 2, 3):  # 3: two pool threads, uneven pieces
-        threads(count)
+        use_threads(count)
         x, wt, b = (Tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
         y = x.conv2d(wt, b, stride=stride, padding=padding, dilation=dilation)
         (y * y).sum().backward()
@@ -175,9 +173,11 @@ def test_one_two_and_three_threads_agree(threads, case, channels_last):
 def test_without_blas_calls_everything_falls_back_to_numpy():
     """Where OpenBLAS cannot be found, one thread, numpy's matmul, and the same gradients."""
     script = (
-        "from tinygrad_cnn import Tensor, blas, parallel, gradcheck\n"
+        "from tinygrad_cnn import Tensor, backend, gradcheck\n"
+        "from tinygrad_cnn.backend import blas\n"
         "import numpy as np\n"
-        "assert not blas.AVAILABLE and parallel.threads() == 1 and parallel.set_threads(4) == 1\n"
+        "assert not blas.can_limit_threads() and not blas.gemm_available(np.float64)\n"
+        "assert backend.thread_count() == 1 and backend.configure(threads=4) == 1\n"
         "rng = np.random.default_rng(0)\n"
         "x = Tensor(rng.standard_normal((2, 3, 5, 5)), requires_grad=True)\n"
         "w = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)\n"
@@ -199,45 +199,46 @@ def test_without_blas_calls_everything_falls_back_to_numpy():
     (np.multiply, (np.float64(2.0), np.arange(5, dtype=np.float32))),             # a numpy scalar
 ])
 def test_elementwise_matches_the_ufunc(monkeypatch, ufunc, operands):
-    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_SIZE", 2)
+    monkeypatch.setattr(elementwise, "MIN_ELEMENTWISE_SIZE", 2)
     expected = ufunc(*operands)
-    result = parallel.elementwise(ufunc, *operands)
+    result = elementwise.elementwise(ufunc, *operands)
     assert result.dtype == expected.dtype and result.shape == expected.shape
     np.testing.assert_array_equal(result, expected)
 
 
 def test_elementwise_keeps_the_memory_layout(monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_SIZE", 2)
+    monkeypatch.setattr(elementwise, "MIN_ELEMENTWISE_SIZE", 2)
     nhwc = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 4, 5, 3)
     channels_last = nhwc.transpose(0, 3, 1, 2)
-    result = parallel.elementwise(np.maximum, channels_last, 7)
+    result = elementwise.elementwise(np.maximum, channels_last, 7)
     np.testing.assert_array_equal(result, np.maximum(channels_last, 7))
     assert result.strides == channels_last.strides
 
 
-def test_run_inside_a_piece_does_not_wait_for_itself(threads):
-    threads(2)
-    pieces = parallel.chunks(4)
+def test_run_inside_a_piece_does_not_wait_for_itself(use_threads):
+    use_threads(2)
+    pieces = threads.chunks(4)
 
     def outer(s):
-        return sum(parallel.run(lambda t: t.stop - t.start, parallel.chunks(6)))
+        return sum(threads.run(lambda t: t.stop - t.start, threads.chunks(6)))
 
-    assert parallel.run(outer, pieces) == [6] * len(pieces)
+    assert threads.run(outer, pieces) == [6] * len(pieces)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_gets_threads_of_its_own(threads):
+def test_a_forked_child_gets_threads_of_its_own(use_threads):
     """The child of a fork has none of the parent's pool threads; without a new pool it would wait forever."""
-    threads(2)
-    parallel.run(lambda s: None, parallel.chunks(4))  # the parent's pool thread exists now
+    use_threads(2)
+    threads.run(lambda s: None, threads.chunks(4))  # the parent's pool thread exists now
     script = (
         "import os, sys\n"
-        "from tinygrad_cnn import parallel\n"
-        "parallel.set_threads(2); parallel.MIN_PIECE_COST = 1\n"
-        "parallel.run(lambda s: None, parallel.chunks(4))\n"
+        "from tinygrad_cnn import backend\n"
+        "from tinygrad_cnn.backend import threads\n"
+        "backend.configure(threads=2); threads.MIN_PIECE_COST = 1\n"
+        "threads.run(lambda s: None, threads.chunks(4))\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
-        "    print(sum(parallel.run(lambda s: s.stop - s.start, parallel.chunks(10))), flush=True)\n"
+        "    print(sum(threads.run(lambda s: s.stop - s.start, threads.chunks(10))), flush=True)\n"
         "    os._exit(0)\n"
         "os.waitpid(pid, 0)\n"
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from .compare_experiments import Results
+from .experiments import Results
 
 
 def fmt_pct(x: float) -> str:

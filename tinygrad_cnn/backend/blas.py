@@ -1,0 +1,133 @@
+"""Two things we need from BLAS that numpy does not expose, from the OpenBLAS numpy already loaded.
+
+1. **How many threads BLAS may use.** numpy's OpenBLAS splits every matrix
+   multiply over all cores, and between calls its worker threads keep
+   spinning for a while, holding those cores. Our own threads (threads.py)
+   could then not run the im2col copies and strided adds beside it: measured
+   on conv2, a two-way split took 8.7 ms with one BLAS thread and 19.8 ms
+   right after a two-thread BLAS call. So while our threads split a primitive,
+   BLAS runs one thread (`single_threaded`, a scope: entering and leaving it
+   costs ~10 µs, against the milliseconds of the work it guards), and a numpy
+   user's own products keep their threads. threadpoolctl finds and sets it.
+2. **C += A @ B in one call** (GEMM with β = 1). `np.matmul(..., out=C)`
+   can only overwrite C; adding needs a temporary and a second pass over it.
+   The input gradient of a convolution is kh such products (one per kernel
+   row) added into shifted windows of one array, and the forward adds its
+   product onto the bias (backend/conv.py): each saves a pass.
+
+The library is the one threadpoolctl reports for numpy. Anywhere it is not
+OpenBLAS (macOS's Accelerate, MKL), `matmul_into` falls back to numpy: slower,
+same numbers; and where threadpoolctl cannot set BLAS's threads, our threads
+do not split at all (threads.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_blas: Any = None  # threadpoolctl's controller of the BLAS libraries loaded, found on first use
+_gemm: dict[np.dtype, tuple[Any, type]] | None = None
+
+
+def _controller() -> Any:
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController  # scanning the loaded libraries takes ~10 ms: once
+
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
+
+
+def can_limit_threads() -> bool:
+    """Whether BLAS's thread count can be set (threadpoolctl found the BLAS numpy uses)."""
+    return not os.environ.get("TINYGRAD_CNN_NO_BLAS_CALLS") and bool(_controller().lib_controllers)
+
+
+def gemm_available(dtype: np.dtype) -> bool:
+    """Whether `matmul_into` calls BLAS's GEMM itself for this dtype (else it falls back to numpy)."""
+    return _gemms().get(np.dtype(dtype)) is not None
+
+
+def _gemms() -> dict[np.dtype, tuple[Any, type]]:
+    global _gemm
+    if _gemm is None:
+        _gemm = _load_gemm()
+    return _gemm
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Hold BLAS to one thread inside the `with` block, then give it back its count."""
+    with _controller().limit(limits=1):
+        yield
+
+
+def _load_gemm() -> dict[np.dtype, tuple[Any, type]]:
+    """sgemm and dgemm from the OpenBLAS numpy uses, by the names its builds export (64-bit ints: a `64_` suffix)."""
+    found: dict[np.dtype, tuple[Any, type]] = {}
+    if os.environ.get("TINYGRAD_CNN_NO_BLAS_CALLS"):  # tests act out "no OpenBLAS found" with this
+        return found
+    for library in _controller().lib_controllers:
+        if library.internal_api != "openblas":
+            continue
+        try:
+            lib = ctypes.CDLL(library.filepath)
+        except OSError:
+            continue
+        for dtype, letter, real in ((np.float32, "s", ctypes.c_float), (np.float64, "d", ctypes.c_double)):
+            for name in (f"scipy_cblas_{letter}gemm64_", f"cblas_{letter}gemm64_", f"cblas_{letter}gemm"):
+                function = getattr(lib, name, None)
+                if function is not None:
+                    index = ctypes.c_int64 if name.endswith("64_") else ctypes.c_int
+                    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index, real,
+                                         ctypes.c_void_p, index, ctypes.c_void_p, index, real, ctypes.c_void_p,
+                                         index]
+                    function.restype = None
+                    found[np.dtype(dtype)] = (function, real)
+                    break
+        if found:
+            break
+    return found
+
+
+def _operand(a: np.ndarray) -> tuple[int, int] | None:
+    """(transpose flag, leading dimension) describing a 2-D array to BLAS without a copy, or None."""
+    item = a.itemsize
+    rows, cols = a.shape
+    if a.strides[1] == item and a.strides[0] % item == 0 and a.strides[0] // item >= max(1, cols):
+        return _NO_TRANS, a.strides[0] // item
+    if a.strides[0] == item and a.strides[1] % item == 0 and a.strides[1] // item >= max(1, rows):
+        return _TRANS, a.strides[1] // item
+    return None
+
+
+def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> np.ndarray:
+    """out = a @ b, or out += a @ b when `accumulate`: one GEMM call, no temporary.
+
+    a (M, K), b (K, N) and out (M, N) are 2-D arrays of one float dtype; a and b
+    may be transposed views, out must have contiguous rows (any row stride) and
+    must not overlap a or b. Anything else takes numpy's way.
+    """
+    if a.ndim != 2 or b.ndim != 2 or out.shape != (a.shape[0], b.shape[1]) or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul_into: shapes {a.shape} @ {b.shape} do not give out's {out.shape}")
+    function, real = _gemms().get(out.dtype, (None, None))
+    left, right, target = _operand(a), _operand(b), _operand(out)
+    fast = (function is not None and a.dtype == b.dtype == out.dtype and None not in (left, right, target)
+            and target[0] == _NO_TRANS and min(out.shape) > 0)
+    if not fast:
+        if accumulate:
+            out += a @ b
+        else:
+            np.matmul(a, b, out=out)
+        return out
+    (m, k), n = a.shape, b.shape[1]
+    function(_ROW_MAJOR, left[0], right[0], m, n, k, real(1.0), a.ctypes.data, left[1], b.ctypes.data, right[1],
+             real(1.0 if accumulate else 0.0), out.ctypes.data, target[1])
+    return out

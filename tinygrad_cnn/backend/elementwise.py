@@ -1,0 +1,80 @@
+"""Elementwise passes over big arrays, split along the first axis over our threads.
+
+These passes are limited by memory bandwidth, which one core nearly
+saturates, so only big arrays gain (~10-25%); anything under
+MIN_ELEMENTWISE_SIZE elements, or made only of broadcast operands, is one
+plain numpy call. The named kernels at the bottom are what ops.py calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import threads
+
+MIN_ELEMENTWISE_SIZE = 1 << 19
+
+
+def elementwise(ufunc: Callable[..., np.ndarray], *operands: np.ndarray | float) -> np.ndarray:
+    """ufunc(*operands), broadcasting as numpy does, the output split along its first axis.
+
+    `ufunc` is a numpy ufunc, or any elementwise function of arrays that takes
+    numpy's `out=` (`relu_grad`). The output takes the memory layout of the first
+    operand that has the full output shape, as numpy's own choice would (a
+    channels-last activation stays channels-last).
+    """
+    if threads.count() > 1:  # a plain loop: most calls are small arrays and must stay as cheap as ufunc(*operands)
+        for op in operands:
+            if type(op) is np.ndarray and op.size >= MIN_ELEMENTWISE_SIZE:
+                return _split_elementwise(ufunc, operands)
+    return ufunc(*operands)
+
+
+def _split_elementwise(ufunc: Callable[..., np.ndarray], operands: tuple) -> np.ndarray:
+    arrays = [op for op in operands if isinstance(op, np.ndarray)]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    full = next((a for a in arrays if a.shape == shape), None)
+    if full is None or full.ndim == 0:
+        return ufunc(*operands)
+    # the result dtype, with numpy's rules for Python scalars: computed on one element
+    dtype = ufunc(*(op[(slice(0, 1),) * op.ndim] if isinstance(op, np.ndarray) else op for op in operands)).dtype
+    out = np.empty_like(full, dtype=dtype)
+    ndim = len(shape)
+    aligned = [op.reshape((1,) * (ndim - op.ndim) + op.shape) if isinstance(op, np.ndarray) else op
+               for op in operands]
+
+    def piece(s: slice) -> None:
+        ufunc(*(op[s] if isinstance(op, np.ndarray) and op.shape[0] == shape[0] else op for op in aligned),
+              out=out[s])
+
+    threads.run(piece, threads.chunks(shape[0], full.size // shape[0]))
+    return out
+
+
+def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a · b"""
+    return elementwise(np.multiply, a, b)
+
+
+def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a − b"""
+    return elementwise(np.subtract, a, b)
+
+
+def relu(a: np.ndarray) -> np.ndarray:
+    """max(a, 0)"""
+    return elementwise(np.maximum, a, 0)
+
+
+def _where_positive(g: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.multiply(g, a > 0, out=out)
+
+
+def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """g · [a > 0] in one pass per thread: each makes the mask of its own block, which stays in cache.
+
+    0.61 ms instead of 0.86 on conv1's (64, 32, 28, 28) activation (a mask, then a multiply).
+    """
+    return elementwise(_where_positive, g, a)
