@@ -154,10 +154,10 @@ class Function:
         A node is recorded when grad mode is on and some input requires grad; its
         output then points back at it (`out._ctx`), and it at the inputs.
         """
-        inputs = [x if type(x) is _Tensor else _Tensor(x) for x in inputs]  # numbers, arrays: constants
+        inputs = [x if isinstance(x, _Tensor) else _Tensor(x) for x in inputs]  # numbers, arrays: constants
         wants_grad = [x.requires_grad for x in inputs]
         record = _grad_enabled and True in wants_grad
-        ctx = object.__new__(cls)  # cls() without running __init__: a node holds only what apply and forward put there
+        ctx = cls()
         ctx.needs_input_grad = tuple(wants_grad) if record else (False,) * len(inputs)
         ctx.saved_tensors = ()
         data = cls.forward(ctx, *[x.data for x in inputs], **kwargs)

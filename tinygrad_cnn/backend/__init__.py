@@ -37,7 +37,7 @@ def configure(threads: int | None = None) -> int:
     `threads=None` reads ``TINYGRAD_CNN_THREADS``, else ``OPENBLAS_NUM_THREADS`` or
     ``OMP_NUM_THREADS`` (a user who limited BLAS meant it), else the cores this
     process may run on. With 1 nothing is split and BLAS threads itself, as numpy
-    does on its own; with more, BLAS is held to one thread while our threads work.
+    does on its own; with more, BLAS is held to one thread (blas.py says why).
     ``TINYGRAD_CNN_KEEP_MALLOC=1`` leaves malloc alone. Returns the thread count in effect.
     Safe to call again, with another count.
     """

@@ -5,10 +5,12 @@
    spinning for a while, holding those cores. Our own threads (threads.py)
    could then not run the im2col copies and strided adds beside it: measured
    on conv2, a two-way split took 8.7 ms with one BLAS thread and 19.8 ms
-   right after a two-thread BLAS call. So while our threads split a primitive,
-   BLAS runs one thread (`single_threaded`, a scope: entering and leaving it
-   costs ~10 µs, against the milliseconds of the work it guards), and a numpy
-   user's own products keep their threads. threadpoolctl finds and sets it.
+   right after a two-thread BLAS call. So once our threads start (the first
+   operation that splits work, or `configure()`), BLAS is held to one thread
+   (`hold_to_one_thread`), through threadpoolctl. Why not only while a primitive
+   splits? That scope costs ~10 µs to enter and leave, but the products too small
+   to split then ran on two BLAS threads, which kept spinning into the next split:
+   a CNN training step took 18.8 ms scoped against 18.2 held (medians of five runs).
 2. **C += A @ B in one call** (GEMM with β = 1). `np.matmul(..., out=C)`
    can only overwrite C; adding needs a temporary and a second pass over it.
    The input gradient of a convolution is kh such products (one per kernel
@@ -23,10 +25,8 @@ do not split at all (threads.py).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import numpy as np
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _blas: Any = None  # threadpoolctl's controller of the BLAS libraries loaded, found on first use
 _gemm: dict[np.dtype, tuple[Any, type]] | None = None
+_held: Any = None  # threadpoolctl's limiter while BLAS is held to one thread
 
 
 def _controller() -> Any:
@@ -62,11 +63,14 @@ def _gemms() -> dict[np.dtype, tuple[Any, type]]:
     return _gemm
 
 
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Hold BLAS to one thread inside the `with` block, then give it back its count."""
-    with _controller().limit(limits=1):
-        yield
+def hold_to_one_thread(hold: bool) -> None:
+    """Hold BLAS to one thread from now on (our threads split the work), or give it back the count it had."""
+    global _held
+    if hold and _held is None:
+        _held = _controller().limit(limits=1)
+    elif not hold and _held is not None:
+        _held.restore_original_limits()
+        _held = None
 
 
 def _load_gemm() -> dict[np.dtype, tuple[Any, type]]:

@@ -74,6 +74,7 @@ def start(workers: int) -> int:
     _count = workers
     if workers > 1:
         _pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix=_PREFIX)
+    blas.hold_to_one_thread(workers > 1)  # with one thread, BLAS threads itself, as numpy does on its own
     if not _fork_hook_registered and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_hook_registered = True
@@ -104,17 +105,15 @@ def chunks(size: int, cost_per_item: int = 1) -> list[slice]:
 def run(work: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
     """[work(piece) for piece in pieces], the first in this thread and the others on the pool, at once.
 
-    While they run, BLAS is held to one thread (`blas.single_threaded`). Every
-    call's result is waited for, so an exception in any piece is raised here.
+    Every call's result is waited for, so an exception in any piece is raised here.
     Called from inside a piece on a pool thread, it runs its pieces in that thread
     (waiting there for the pool could wait for itself).
     """
     if len(pieces) == 1 or _pool is None or threading.current_thread().name.startswith(_PREFIX):
         return [work(piece) for piece in pieces]
-    with blas.single_threaded():
-        futures = [_pool.submit(work, piece) for piece in pieces[1:]]
-        try:
-            first = work(pieces[0])
-        finally:
-            rest = [future.result() for future in futures]
+    futures = [_pool.submit(work, piece) for piece in pieces[1:]]
+    try:
+        first = work(pieces[0])
+    finally:
+        rest = [future.result() for future in futures]
     return [first, *rest]
