@@ -28,6 +28,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .backend.layout import output_size
 from .tensor import Tensor
 
 __all__ = [
@@ -144,11 +145,6 @@ def axes(ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> st.Sea
 
 
 # --------------------------------------------------------------------------- convolution and pooling
-def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """PyTorch's output size: ⌊(size + 2·padding - dilation·(kernel - 1) - 1) / stride⌋ + 1."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
 @dataclass(frozen=True)
 class Conv2dCase:
     """One valid `conv2d` geometry: input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw).
@@ -184,7 +180,7 @@ class Conv2dCase:
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
-        sizes = [_out_size(n, k, s, p, d) for n, k, s, p, d in
+        sizes = [output_size(n, k, s, p, d) for n, k, s, p, d in
                  zip((self.height, self.width), self.kernel_size, self.stride, self.padding, self.dilation)]
         return (self.batch, self.out_channels, *sizes)
 
@@ -217,7 +213,7 @@ class Pool2dCase:
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
-        sizes = [_out_size(n, k, s, p) for n, k, s, p in
+        sizes = [output_size(n, k, s, p, 1) for n, k, s, p in
                  zip((self.height, self.width), self.kernel_size, self.stride, self.padding)]
         return (self.batch, self.channels, *sizes)
 
