@@ -15,7 +15,10 @@
    can only overwrite C; adding needs a temporary and a second pass over it.
    The input gradient of a convolution is kh such products (one per kernel
    row) added into shifted windows of one array, and the forward adds its
-   product onto the bias (backend/conv.py): each saves a pass.
+   product onto the bias (backend/conv.py): each saves a pass. Re-measured
+   when the GEMM was found through threadpoolctl (2026-12-02, medians of
+   three runs): conv2 forward + backward 7.1 ms against 7.8 with numpy's
+   fallback, a CNN training step 18.4 ms against 20.4.
 
 The library is the one threadpoolctl reports for numpy. Anywhere it is not
 OpenBLAS (macOS's Accelerate, MKL), `matmul_into` falls back to numpy: slower,
