@@ -124,6 +124,6 @@ def add_shifted(per_offset: np.ndarray, input_shape: tuple, g: Geometry) -> np.n
     out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=per_offset.dtype)
     for i in range(kh):
         for j in range(kw):
-            view = window_view(out, (i, j), (ho, wo), g.stride, g.dilation, axes=(1, 2))
+            view = window_view(out, (i, j), (ho, wo), g.stride, g.dilation, h_axis=1)
             view += per_offset[i, j]
     return out[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)

@@ -11,12 +11,14 @@ result *is* the NHWC output, so no transpose is ever copied.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 Pair = tuple[int, int]
+SMALL_PAD = 1 << 16  # elements: below this `pad` makes the whole result in one call
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -39,44 +41,52 @@ class Geometry(NamedTuple):
 
 
 def window_view(x: np.ndarray, offset: Pair, out_hw: Pair, stride: Pair, dilation: Pair,
-                axes: Pair = (2, 3)) -> np.ndarray:
+                h_axis: int = 2) -> np.ndarray:
     """The view of x that holds pixel `offset` = (i, j) of every window: x[..., i·dh : … : sh, j·dw : … : sw].
 
-    Along each of the two `axes` it starts at the offset (dilated) and steps by
-    the stride, once per output position. Pooling reads and scatters through
-    these views; im2col copies them; col2im adds into them. No copy is made::
+    Along H (axis `h_axis`) and W (the next axis) it starts at the offset
+    (dilated) and steps by the stride, once per output position. Pooling reads
+    and scatters through these views; im2col copies them; col2im adds into them.
+    No copy is made::
 
         x (one row):  0 1 2 3 4 5 6      kernel 3, stride 2, 3 windows
         offset 0:     0   2   4          window starts
         offset 1:       1   3   5
         offset 2:         2   4   6
     """
-    key: list[Any] = [slice(None)] * x.ndim
-    for axis, i, n, s, d in zip(axes, offset, out_hw, stride, dilation):
-        key[axis] = slice(i * d, i * d + s * (n - 1) + 1, s)
-    return x[tuple(key)]
+    (i, j), (ho, wo), (sh, sw), (dh, dw) = offset, out_hw, stride, dilation
+    rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+    columns = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+    return x[(slice(None),) * h_axis + (rows, columns)]
 
 
 def window_views(x: np.ndarray, kernel: Pair, out_hw: Pair, stride: Pair, dilation: Pair,
-                 axes: Pair = (2, 3)) -> list[np.ndarray]:
+                 h_axis: int = 2) -> list[np.ndarray]:
     """`window_view` for every kernel offset (i, j), in row-major order: kh·kw views."""
-    return [window_view(x, (i, j), out_hw, stride, dilation, axes) for i in range(kernel[0]) for j in range(kernel[1])]
+    return [window_view(x, (i, j), out_hw, stride, dilation, h_axis)
+            for i in range(kernel[0]) for j in range(kernel[1])]
 
 
 def pad(a: np.ndarray, pad_width: Sequence[tuple[int, int]], value: Any = 0, keep_layout: bool = True) -> np.ndarray:
-    """a surrounded by `value`, (before, after) elements per axis; only the border is filled, then a is copied in.
+    """a surrounded by `value`, (before, after) elements per axis: the border is filled, then a is copied in.
 
     With `keep_layout` the result has a's axis order in memory (a channels-last
     activation stays channels-last: the transposing copy into NCHW took 2.2 ms
-    on (64, 32, 28, 28)); otherwise it is C-contiguous.
+    on (64, 32, 28, 28)); otherwise it is C-contiguous. A big result gets only
+    its border filled (filling it all would be one more pass over it); a small
+    C-ordered one is made whole by one call, zeros from calloc where the value is
+    0 (conv1's padded batch, 58k floats: 9 µs instead of 41 for the border).
     """
     shape = tuple(before + size + after for (before, after), size in zip(pad_width, a.shape))
-    out = np.empty_like(a, shape=shape, order="K" if keep_layout else "C")
-    for axis, ((before, after), size) in enumerate(zip(pad_width, a.shape)):
-        if before:
-            out[(slice(None),) * axis + (slice(0, before),)] = value
-        if after:
-            out[(slice(None),) * axis + (slice(before + size, None),)] = value
+    if math.prod(shape) < SMALL_PAD and (a.flags.c_contiguous or not keep_layout):
+        out = np.zeros(shape, a.dtype) if value == 0 else np.full(shape, value, a.dtype)
+    else:
+        out = np.empty_like(a, shape=shape, order="K" if keep_layout else "C")
+        for axis, ((before, after), size) in enumerate(zip(pad_width, a.shape)):
+            if before:
+                out[(slice(None),) * axis + (slice(0, before),)] = value
+            if after:
+                out[(slice(None),) * axis + (slice(before + size, None),)] = value
     out[middle(pad_width, a.shape)] = a
     return out
 

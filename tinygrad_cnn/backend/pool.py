@@ -15,6 +15,8 @@ Inputs are already padded (conv/functional.py pads first).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import threads
@@ -43,7 +45,7 @@ def _overlapping(kernel: Pair, stride: Pair | None, dilation: Pair | None) -> bo
     return not (dh == dw == 1 and sh >= kernel[0] and sw >= kernel[1])
 
 
-def _split_batch(work, shape: tuple) -> None:
+def _split_batch(work: Callable[[slice], None], shape: tuple) -> None:
     """Run work(slice) over the batch, split over the threads (cost: the elements of one image)."""
     threads.run(work, threads.chunks(shape[0], int(np.prod(shape[1:]))))
 

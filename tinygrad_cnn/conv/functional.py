@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend.layout import Geometry
 from ..backend.pool import avg_divisors, lowest_value, max_indices
 from ..tensor import Tensor
 from .arguments import conv_geometry, pair, pool_geometry, sizes, string_padding, window_geometry
@@ -75,7 +76,7 @@ def _pad_hw(x: Tensor, padding: tuple[int, int], value: float, extra: tuple[int,
     return x.pad(((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew)), value=value)
 
 
-def _view_steps(g: Any) -> dict:
+def _view_steps(g: Geometry) -> dict:
     """The pooling primitives' window arguments: stride and dilation only where they are not the defaults."""
     return {"kernel": g.kernel, "stride": None if g.stride == g.kernel else g.stride,
             "dilation": None if g.dilation == (1, 1) else g.dilation}
