@@ -21,8 +21,6 @@ import pytest
 
 import tinygrad_cnn
 from tinygrad_cnn import autograd
-from tinygrad_cnn.autograd import Function
-from tinygrad_cnn.nn import Module
 
 PACKAGE = Path(tinygrad_cnn.__file__).parent
 TEACHING_CORE = ("autograd.py", "ops.py", "conv/reference.py")
@@ -86,9 +84,14 @@ def _top(target: str) -> str:
 
 
 def test_backend_imports_nothing_of_the_package_outside_itself():
-    wrong = [(f, line, t) for f, line, t in _arrows()
-             if f.startswith("backend/") and _targets("tinygrad_cnn." + t, []) and _top(t) != "backend"
-             and t.split(".")[0] in {p.stem for p in _sources()} | {p.name for p in PACKAGE.iterdir() if p.is_dir()}]
+    wrong = []
+    for path in _sources():
+        if _name(path).startswith("backend/"):
+            for line, module, names, _ in _imports(path):
+                reached = {module} if module != "tinygrad_cnn" else {f"tinygrad_cnn.{n}" for n in names}
+                wrong += [(_name(path), line, m) for m in reached
+                          if (m == "tinygrad_cnn" or m.startswith("tinygrad_cnn."))
+                          and not (m == "tinygrad_cnn.backend" or m.startswith("tinygrad_cnn.backend."))]
     assert not wrong, f"backend/ must import only backend/: {wrong}"
 
 
@@ -134,24 +137,34 @@ def test_no_private_name_or_module_alias_is_imported_across_modules():
     assert not aliased, f"module aliases (import our modules by their own names): {aliased}"
 
 
-def _subclasses(cls: type) -> set[type]:
-    found, stack = set(), [cls]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            if sub not in found:
-                found.add(sub)
-                stack.append(sub)
-    return {c for c in found if c.__module__.startswith("tinygrad_cnn.")}
+def _class_tree() -> dict[str, tuple[str, list[str]]]:
+    """{class name: (file, base names)} for every class the package's source defines (read with ast)."""
+    classes = {}
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                         for b in node.bases]
+                classes[node.name] = (_name(path), bases)
+    return classes
+
+
+def _descendants(root: str, classes: dict[str, tuple[str, list[str]]]) -> set[str]:
+    found, grew = {root}, True
+    while grew:
+        new = {name for name, (_, bases) in classes.items() if found.intersection(bases)} - found
+        found |= new
+        grew = bool(new)
+    return found - {root}
 
 
 def test_every_primitive_is_named_fn_and_no_module_shares_a_primitives_name():
-    import tinygrad_cnn.conv
-
-    functions, modules = _subclasses(Function), _subclasses(Module)
+    classes = _class_tree()
+    functions, modules = _descendants("Function", classes), _descendants("Module", classes)
     assert len(functions) > 40 and len(modules) > 15
-    assert sorted(f.__name__ for f in functions if not f.__name__.endswith("Fn")) == []
-    assert {f.__name__ for f in functions}.isdisjoint(m.__name__ for m in modules)
-    assert autograd.op_name(tinygrad_cnn.conv.UnfoldFn.__new__(tinygrad_cnn.conv.UnfoldFn)) == "Unfold"
+    assert sorted(f"{classes[f][0]}: {f}" for f in functions if not f.endswith("Fn")) == []
+    assert functions.isdisjoint(modules), functions & modules
+    assert autograd.op_name(object.__new__(tinygrad_cnn.conv.UnfoldFn)) == "Unfold"
 
 
 def test_no_function_in_autograd_is_longer_than_about_40_lines():
@@ -174,21 +187,29 @@ def test_the_teaching_core_stays_readable_in_one_sitting():
 
 IMPORT_CHECK = """
 import builtins, json, sys, threading
-opened = []
+opened, native = [], []
 real_open = builtins.open
 builtins.open = lambda file, *a, **k: (opened.append(str(file)), real_open(file, *a, **k))[1]
+# `import ctypes` itself opens the running process (dlopen of None); a library opened, or a symbol looked up, is more
+sys.addaudithook(lambda event, args: native.append(f"{event} {args[0]}") if event == "ctypes.dlsym" or
+                 (event == "ctypes.dlopen" and args[0] is not None) else None)
 threads_before = threading.active_count()
 import tinygrad_cnn
 from tinygrad_cnn import Tensor, nn, viz
 import tinygrad_cnn.nn.functional
 builtins.open = real_open
-from threadpoolctl import threadpool_info
+from tinygrad_cnn.backend import threads
 report = {"threads": threading.active_count() - threads_before,
+          "pool_made": threads._pool is not None or threads._count is not None,
+          "native_calls": sorted(set(native)),
           "maps_read": any("maps" in f for f in opened),
-          "threadpoolctl_loaded_by_import": "threadpoolctl" in sys.argv[1:],
+          "threadpoolctl_imported": "threadpoolctl" in sys.modules,
           "malloc_tuned": tinygrad_cnn.backend.malloc_tuned(),
-          "display_hook_is_the_class_own": "_repr_mimebundle_" in vars(Tensor),
-          "blas_threads": [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]}
+          "display_hook_is_the_class_own": "_repr_mimebundle_" in vars(Tensor)}
+from threadpoolctl import threadpool_info
+report["blas_threads"] = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+(Tensor([1.0, 2.0], requires_grad=True) * 3).sum().backward()  # small work: no thread is worth it
+report["configured_by_small_work"] = threads._count is not None
 x = Tensor.randn(64, 8, 32, 32, requires_grad=True)
 x.conv2d(Tensor.randn(8, 8, 3, 3)).relu().sum().backward()
 report["blas_threads_after_a_split_op"] = [info["num_threads"] for info in threadpool_info()
@@ -200,25 +221,36 @@ report["blas_threads_after_configure_1"] = [info["num_threads"] for info in thre
                                             if info["user_api"] == "blas"]
 print(json.dumps(report))
 """
+NUMPY_ALONE = """
+import json, numpy
+from threadpoolctl import threadpool_info
+print(json.dumps([info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]))
+"""
+
+
+def _run(script: str, env: dict) -> object:
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_import_changes_nothing_in_the_process():
-    """No thread, no BLAS or malloc setting, no memory-map read at import; the first split applies them."""
+    """No thread, no pool, no ctypes call (mallopt, BLAS), no memory-map read at import; the first split does it."""
     env = {k: v for k, v in os.environ.items() if k not in ("TINYGRAD_CNN_THREADS", "TINYGRAD_CNN_KEEP_MALLOC")}
     env["TINYGRAD_CNN_THREADS"] = "2"  # a split even on a one-core machine
-    result = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=120,
-                            env=env)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["threads"] == 0
-    assert not report["maps_read"]
+    report, numpy_alone = _run(IMPORT_CHECK, env), _run(NUMPY_ALONE, env)
+    assert report["threads"] == 0 and not report["pool_made"]
+    assert report["native_calls"] == [], "ctypes at import: mallopt or a BLAS call"
+    assert not report["maps_read"] and not report["threadpoolctl_imported"]
     assert not report["malloc_tuned"]
     assert report["display_hook_is_the_class_own"]
+    assert report["blas_threads"] == numpy_alone  # BLAS as numpy alone leaves it
+    assert not report["configured_by_small_work"]
     if sys.platform.startswith("linux"):
         assert report["malloc_tuned_after"]  # the first split operation applied the settings
     if report["split_threads"] > 1:  # BLAS held to one thread while ours split the work (backend/blas.py)
         assert report["blas_threads_after_a_split_op"] == [1] * len(report["blas_threads"])
-    assert report["blas_threads_after_configure_1"] == report["blas_threads"]  # given back as it was
+    assert report["blas_threads_after_configure_1"] == numpy_alone  # given back as it was
 
 
 @pytest.mark.parametrize("path", ["tinygrad_cnn/conv/__init__.py", "tinygrad_cnn/viz/__init__.py"])

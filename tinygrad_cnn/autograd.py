@@ -157,7 +157,7 @@ class Function:
         inputs = [x if isinstance(x, _Tensor) else _Tensor(x) for x in inputs]  # numbers, arrays: constants
         wants_grad = [x.requires_grad for x in inputs]
         record = _grad_enabled and True in wants_grad
-        ctx = cls()
+        ctx = object.__new__(cls)  # no __init__: a subclass may define one for its own use, as in PyTorch
         ctx.needs_input_grad = tuple(wants_grad) if record else (False,) * len(inputs)
         ctx.saved_tensors = ()
         data = cls.forward(ctx, *[x.data for x in inputs], **kwargs)
@@ -257,15 +257,15 @@ def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tu
         result = (result,)
     if len(result) != len(ctx.inputs):
         raise ValueError(f"{op_name(ctx)}.backward returned {len(result)} gradients for {len(ctx.inputs)} inputs")
-    if not retain_graph:  # drop what forward saved, keep the graph's edges
-        ctx.freed = True
-        ctx.saved_tensors = ctx.output = None
     pairs = []
     for x, gx, needed in zip(ctx.inputs, result, ctx.needs_input_grad):
         if gx is not None and needed:
             if type(gx) is not _Tensor or gx.data.shape != x.data.shape:
                 _check_gradient(ctx, x, gx)
             pairs.append((x, gx))
+    if not retain_graph:  # drop what forward saved, keep the graph's edges
+        ctx.freed = True
+        ctx.saved_tensors = ctx.output = None
     return pairs
 
 

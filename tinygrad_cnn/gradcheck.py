@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .autograd import enable_grad, no_grad
+from .autograd import enable_grad, no_grad, op_name
 from .tensor import Tensor
 
 
@@ -40,7 +40,7 @@ def _float_outputs(result: Any) -> list[Tensor]:
 
 
 def _op_name(t: Tensor) -> str:
-    return type(t.grad_fn).__name__ if t.grad_fn is not None else "no recorded op"
+    return op_name(t.grad_fn) if t.grad_fn is not None else "no recorded op"
 
 
 def _fail(message: str, raise_exception: bool) -> bool:

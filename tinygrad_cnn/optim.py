@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import enable_grad
+from .autograd import enable_grad, op_name
 from .backend import threads
 from .tensor import Tensor
 
@@ -75,7 +75,7 @@ class Optimizer:
             if not p.requires_grad:
                 raise ValueError(f"{where} does not require grad (create it with requires_grad=True)")
             if not p.is_leaf:
-                raise ValueError(f"{where} is not a leaf tensor (it was computed by {type(p.grad_fn).__name__})")
+                raise ValueError(f"{where} is not a leaf tensor (it was computed by {op_name(p.grad_fn)})")
             if id(p) in seen:
                 raise ValueError(f"{where} appears more than once in the optimizer's parameters")
             seen.add(id(p))
@@ -277,7 +277,10 @@ class Adam(Optimizer):
                 self._update(group, step, x[rows], g[rows], m[rows], v[rows], work[0][rows], work[1][rows])
 
             # a big weight's rows are split over the threads: the same update on each block (backend/threads.py)
-            threads.run(update, threads.chunks(len(x), 12 * x[0].size) if x.ndim and len(x) else [Ellipsis])
+            if x.ndim and len(x):
+                threads.split(update, len(x), 12 * x[0].size)
+            else:
+                update(Ellipsis)
 
     @staticmethod
     def _update(group: dict[str, Any], step: int, x: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,

@@ -20,7 +20,7 @@
    three runs): conv2 forward + backward 7.1 ms against 7.8 with numpy's
    fallback, a CNN training step 18.4 ms against 20.4.
 
-The library is the one threadpoolctl reports for numpy. Anywhere it is not
+The library is numpy's, as threadpoolctl reports it. Anywhere it is not
 OpenBLAS (macOS's Accelerate, MKL), `matmul_into` falls back to numpy: slower,
 same numbers; and where threadpoolctl cannot set BLAS's threads, our threads
 do not split at all (threads.py).
@@ -41,11 +41,14 @@ _held: Any = None  # threadpoolctl's limiter while BLAS is held to one thread
 
 
 def _controller() -> Any:
+    """threadpoolctl's controller of numpy's BLAS (of every BLAS loaded, if none is numpy's own)."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController  # scanning the loaded libraries takes ~10 ms: once
 
-        _blas = ThreadpoolController().select(user_api="blas")
+        loaded = ThreadpoolController().select(user_api="blas")
+        numpys = [library.filepath for library in loaded.lib_controllers if "numpy" in library.filepath]
+        _blas = loaded.select(filepath=numpys) if numpys else loaded  # scipy's or torch's BLAS is not ours to set
     return _blas
 
 

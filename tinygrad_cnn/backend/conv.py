@@ -54,7 +54,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry:
             rows[...] = b
         blas.matmul_into(cols, filters, rows, accumulate=b is not None)
 
-    threads.run(piece, threads.chunks(n, ho * wo * (kh * kw * c + c_out)))
+    threads.split(piece, n, ho * wo * (kh * kw * c + c_out))
     return out.transpose(0, 3, 1, 2), patches
 
 
@@ -92,7 +92,7 @@ def conv2d_gradients(g: np.ndarray, geometry: Geometry, input_shape: tuple, weig
             part_b = column_sums(rows)
         return part_w, part_b
 
-    parts = threads.run(piece, threads.chunks(n, ho * wo * kh * kw * (c + c_out)))
+    parts = threads.split(piece, n, ho * wo * kh * kw * (c + c_out))
     grad_w = sum(p[0] for p in parts).reshape(kh, kw, c, c_out).transpose(3, 2, 0, 1).copy() if need_w else None
     grad_b = sum(p[1] for p in parts) if need_b else None
     return grad_x, grad_w, grad_b

@@ -25,10 +25,9 @@ def elementwise(ufunc: Callable[..., np.ndarray], *operands: np.ndarray | float)
     operand that has the full output shape, as numpy's own choice would (a
     channels-last activation stays channels-last).
     """
-    if threads.count() > 1:  # a plain loop: most calls are small arrays and must stay as cheap as ufunc(*operands)
-        for op in operands:
-            if type(op) is np.ndarray and op.size >= MIN_ELEMENTWISE_SIZE:
-                return _split_elementwise(ufunc, operands)
+    for op in operands:  # a plain loop: most calls are small arrays and must stay as cheap as ufunc(*operands)
+        if type(op) is np.ndarray and op.size >= MIN_ELEMENTWISE_SIZE and threads.count() > 1:
+            return _split_elementwise(ufunc, operands)
     return ufunc(*operands)
 
 
@@ -49,7 +48,7 @@ def _split_elementwise(ufunc: Callable[..., np.ndarray], operands: tuple) -> np.
         ufunc(*(op[s] if isinstance(op, np.ndarray) and op.shape[0] == shape[0] else op for op in aligned),
               out=out[s])
 
-    threads.run(piece, threads.chunks(shape[0], full.size // shape[0]))
+    threads.split(piece, shape[0], full.size // shape[0])
     return out
 
 

@@ -17,9 +17,13 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
     return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
 
 
-def sum_axes(a: np.ndarray, axis: tuple, keepdims: bool) -> np.ndarray:
-    """np.sum(a, axis, keepdims=keepdims), as `column_sums` when every axis but the innermost in memory is summed."""
-    if len(axis) == a.ndim - 1 and a.size >= 4096 and a.dtype.kind == "f":
+def sum_axes(a: np.ndarray, axis: tuple, keepdims: bool, min_size: int = 4096) -> np.ndarray:
+    """np.sum(a, axis, keepdims=keepdims), as `column_sums` when every axis but the innermost in memory is summed.
+
+    Below `min_size` elements numpy's own sum is as fast (Sum's default); batch
+    norm's statistics take the product at any size, so they sum in one order.
+    """
+    if len(axis) == a.ndim - 1 and a.size >= min_size and a.dtype.kind == "f":
         kept = next(i for i in range(a.ndim) if i not in axis)
         rows = _rows_of_axis(a, kept)
         if rows is not None:
@@ -36,7 +40,7 @@ def _rows_of_axis(a: np.ndarray, kept: int) -> np.ndarray | None:
 
 def channel_sums(a: np.ndarray) -> np.ndarray:
     """Σ over every axis but 1 (the channels of an (N, C, ...) array)."""
-    return sum_axes(a, (0, *range(2, a.ndim)), keepdims=False)
+    return sum_axes(a, (0, *range(2, a.ndim)), keepdims=False, min_size=0)
 
 
 def channel_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -97,9 +97,15 @@ def chunks(size: int, cost_per_item: int = 1) -> list[slice]:
     took ~90 µs on our VMs, so a piece must be worth MIN_PIECE_COST elements
     (~0.2 ms of copying); tests set it to 1 to split even tiny arrays.
     """
-    parts = max(1, min(count(), size, size * cost_per_item // max(1, MIN_PIECE_COST)))
+    worth = size * cost_per_item // max(1, MIN_PIECE_COST)  # how many pieces the work would pay for
+    parts = 1 if worth < 2 else max(1, min(count(), size, worth))  # small work never configures the threads
     bounds = [size * k // parts for k in range(parts + 1)]
     return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+
+def split(work: Callable[[slice], T], size: int, cost_per_item: int = 1) -> list[T]:
+    """work(piece) for the `chunks` of range(size), run at once over the threads (`run`): the batch split."""
+    return run(work, chunks(size, cost_per_item))
 
 
 def run(work: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:

@@ -11,8 +11,8 @@ tests check one against the other.
 from __future__ import annotations
 
 from ..autograd import Function, is_grad_enabled
-from ..backend.conv import conv2d_forward, conv2d_gradients, rows_of
-from ..backend.reduce import column_sums
+from ..backend.conv import conv2d_forward, conv2d_gradients
+from ..backend.reduce import channel_sums
 from ..tensor import Tensor
 
 
@@ -92,7 +92,7 @@ class Conv2dBiasGradFn(Function):
 
     def forward(ctx, g):
         ctx.input_shape = g.shape
-        return column_sums(rows_of(g))
+        return channel_sums(g)
 
     def backward(ctx, grad):
         return grad.reshape(1, -1, 1, 1).expand(ctx.input_shape)

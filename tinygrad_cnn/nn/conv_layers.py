@@ -54,7 +54,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init._default_weight_and_bias(self.weight, self.bias)
+        init.default_weight_and_bias(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         padding = self.padding

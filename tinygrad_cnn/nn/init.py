@@ -121,7 +121,7 @@ def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
-def _default_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
+def default_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
     """PyTorch's `reset_parameters` for Linear and Conv2d: weight and bias both U(±1/√fan_in)."""
     kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
