@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ./scripts/setup.sh
 
-exec python3 -m pytest -m "not slow" "$@"
+exec python3 -m pytest -m "not slow" -rs "$@"  # -rs: each skip says why (torch missing, ...)

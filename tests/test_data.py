@@ -412,3 +412,18 @@ def test_real_fashion_mnist_and_embedded_subset_origin():
         expected = full.balanced_subset(per_class * 10)  # first per_class of each class, file order
         np.testing.assert_array_equal(embedded.images, expected.images)
         np.testing.assert_array_equal(embedded.labels, expected.labels)
+
+
+def test_a_loaded_state_is_what_state_dict_says_until_the_next_epoch_starts():
+    """A checkpoint taken right after a resume (Ctrl-C before the first batch) keeps the position."""
+    dataset = TensorDataset(Tensor(np.arange(20.0).reshape(20, 1)), Tensor(np.arange(20)))
+    loader = DataLoader(dataset, batch_size=4, shuffle=True, seed=3)
+    batches = iter(loader)
+    next(batches), next(batches)
+    saved = loader.state_dict()
+    resumed = DataLoader(dataset, batch_size=4, shuffle=True, seed=3)
+    resumed.load_state_dict(saved)
+    again = resumed.state_dict()
+    assert again["batch"] == 2 and again["epoch_rng_state"] == saved["epoch_rng_state"]
+    rest = [labels.tolist() for _, labels in resumed]
+    assert rest == [labels.tolist() for _, labels in batches]

@@ -101,8 +101,8 @@ def test_doc_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize("script, slow", [_example_param(s) for s in EXAMPLES])
 def test_example_runs(script: Path, slow: bool, tmp_path: Path) -> None:
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "MPLBACKEND": "Agg", "TMPDIR": str(tmp_path),  # an example's temporary folder lands here
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     timeout = SLOW_EXAMPLE_TIMEOUT_S if slow else EXAMPLE_TIMEOUT_S
     try:
         result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,

@@ -144,12 +144,14 @@ def test_cli_train_writes_its_outputs(tmp_path, capsys):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-def test_cli_resume_of_another_run_is_a_clear_error(tmp_path, capsys):
+def test_cli_resume_with_another_model_is_a_clear_error(tmp_path, capsys):
     write_fashion_like(tmp_path)
     common = ["--epochs", "1", "--batch-size", "32", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
     assert main(["train", "--model", "mlp", *common]) == 0
+    capsys.readouterr()
     assert main(["train", "--model", "cnn", "--resume", *common]) == 2
-    assert "different run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--model cnn: the run in" in err and "started with mlp" in err
 
 
 def test_cli_train_without_data_says_how_to_get_it(tmp_path, capsys):

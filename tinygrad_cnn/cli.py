@@ -3,14 +3,68 @@
     tinygrad-cnn train   --model cnn --epochs 5 --out runs/cnn     train one model, with progress bars
     tinygrad-cnn compare [--quick] --out report                    MLP vs CNN vs locally connected: report.md/html
     tinygrad-cnn graph   --model cnn --out cnn.svg [--depth 1]     draw a training step's graph
-    tinygrad-cnn bench                                             seconds per training step, ours vs PyTorch
+    tinygrad-cnn bench                                             ms per training step, ours vs PyTorch
+
+A user's mistake (a bad option, a folder that cannot be written, missing data,
+no Graphviz) ends in one to three lines on stderr and exit status 2, found
+before any training starts; the library raises typed exceptions and `main`
+turns them into those lines. An unexpected bug still shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import NoReturn
+
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+EXAMPLES = """commands, with an example each:
+  train     tinygrad-cnn train --model cnn --epochs 5 --out runs/cnn
+  compare   tinygrad-cnn compare --quick --out report
+  graph     tinygrad-cnn graph --model cnn --depth 1 --out cnn.svg
+  bench     tinygrad-cnn bench --steps 20
+
+`tinygrad-cnn COMMAND --help` lists a command's options and their defaults."""
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: `main` prints it in one line and exits with status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own errors: one line and a hint, not the usage block
+        self.exit(2, f"{self.prog}: error: {message}\n  (see {self.prog} --help)\n")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _number(kind: type, minimum: float, what: str):
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and value >= minimum):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 1, "a whole number of at least 1")
+count_from_zero = _number(int, 0, "a whole number of at least 0")
+positive_float = _number(float, math.ulp(0.0), "a number above 0")
 
 
 def _add_data_arg(p: argparse.ArgumentParser) -> None:
@@ -20,75 +74,156 @@ def _add_data_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     from .models import MODELS
 
-    parser = argparse.ArgumentParser(prog="tinygrad-cnn", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="tinygrad-cnn", description=__doc__.split("\n")[0], epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a model on Fashion-MNIST")
-    train.add_argument("--model", choices=sorted(MODELS), default="cnn")
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 for adam, 0.05 for sgd)")
-    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam")
-    train.add_argument("--schedule", choices=["none", "cosine"], default="none",
-                       help="learning-rate schedule, stepped per epoch (cosine: a half cosine down to 0)")
-    train.add_argument("--seed", type=int, default=0)
+    train = sub.add_parser("train", help="train a model on Fashion-MNIST", formatter_class=_Help,
+                           description="Train one model on Fashion-MNIST, with progress bars. The run folder gets\n"
+                                       "metrics.jsonl, checkpoint.safetensors, model.safetensors and curves.png.")
+    # None: not given. A new run takes TRAIN_DEFAULTS, a resumed one what its folder stored.
+    train.add_argument("--model", choices=sorted(MODELS), default=None, help="(default: cnn)")
+    train.add_argument("--epochs", type=positive_int, default=None, help="epochs in all, also on --resume (default: 5)")
+    train.add_argument("--batch-size", type=positive_int, default=None, help="(default: 64)")
+    train.add_argument("--lr", type=positive_float, default=None,
+                       help="learning rate (default: 1e-3 for adam and adamw, 0.05 for sgd)")
+    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default=None, help="(default: adam)")
+    train.add_argument("--schedule", choices=["none", "cosine"], default=None,
+                       help="learning-rate schedule, stepped per epoch (cosine: a half cosine down to 0; "
+                            "default: none)")
+    train.add_argument("--seed", type=count_from_zero, default=None, help="(default: 0)")
     _add_data_arg(train)
-    train.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/MODEL)")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    train.add_argument("--out", metavar="DIR", default=None, help="the run folder (default: runs/MODEL)")
+    resume = train.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true",
+                        help="continue the run in --out with its stored settings (--epochs: the new total)")
+    resume.add_argument("--force", action="store_true", help="start afresh in a folder that holds a run")
 
-    compare = sub.add_parser("compare", help="measure what makes a CNN different from an MLP; writes a report")
+    compare = sub.add_parser("compare", help="measure what makes a CNN different from an MLP; writes a report",
+                             formatter_class=_Help)
     compare.add_argument("--quick", action="store_true", help="a one-minute run on a subset (a first look)")
-    compare.add_argument("--out", metavar="DIR", default="report")
-    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--out", metavar="DIR", default="report", help="the report folder")
+    compare.add_argument("--seed", type=count_from_zero, default=0, help="seeds initialisation and data order")
     _add_data_arg(compare)
 
-    graph = sub.add_parser("graph", help="draw the computation graph of a model's training step")
+    graph = sub.add_parser("graph", help="draw the computation graph of a model's training step",
+                           formatter_class=_Help)
     graph.add_argument("--model", choices=sorted(MODELS), default="cnn")
-    graph.add_argument("--out", metavar="FILE", default=None, help="FILE.svg, .png or .pdf (default: MODEL.svg)")
-    graph.add_argument("--depth", type=int, default=None, help="collapse modules below this depth")
+    graph.add_argument("--out", metavar="FILE", default=None,
+                       help=f"FILE.{', .'.join(GRAPH_FORMATS)} (default: MODEL.svg; .dot needs no Graphviz)")
+    graph.add_argument("--depth", type=count_from_zero, default=None, help="collapse modules below this depth")
     graph.add_argument("--backward", action="store_true", help="also draw the recorded backward pass")
     graph.add_argument("--grads", action="store_true", help="shade tensors by gradient norm after a backward")
 
-    bench = sub.add_parser("bench", help="time training steps of mlp and cnn, against PyTorch when installed")
-    bench.add_argument("--batch-size", type=int, default=64)
-    bench.add_argument("--steps", type=int, default=20)
+    bench = sub.add_parser("bench", help="ms per training step of mlp and cnn, against PyTorch when installed",
+                           formatter_class=_Help)
+    bench.add_argument("--batch-size", type=positive_int, default=64, help="images per training step")
+    bench.add_argument("--steps", type=positive_int, default=20, help="steps timed per model (the median is shown)")
     return parser
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from . import data, models
-    from .training import TrainConfig, Trainer, seed_everything
-
-    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         optimizer=args.optimizer, seed=args.seed, schedule=args.schedule)
-    out = Path(args.out or f"runs/{args.model}")
+def writable_folder(path: Path, option: str = "--out") -> Path:
+    """Make sure `path` is a folder we can write into (made if missing), before any work starts."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: this is a file, not a folder")
     try:
-        train_set = data.FashionMNIST(args.data, train=True)
-        test_set = data.FashionMNIST(args.data, train=False)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    seed_everything(args.seed)
-    model = models.build(args.model)
-    trainer = Trainer(config, model, train_set, test_set, out=out)
-    if args.resume:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
+def load_fashion_mnist(root: str | None) -> tuple:
+    """The training and test sets, or a UsageError that says what is wrong with --data."""
+    from . import data
+
+    try:
+        return data.FashionMNIST(root, train=True), data.FashionMNIST(root, train=False)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(f"--data: {e}") from None
+
+
+TRAIN_DEFAULTS = {"model": "cnn", "epochs": 5, "batch_size": 64, "lr": None, "optimizer": "adam",
+                  "schedule": "none", "seed": 0}
+FIXED_FOR_A_RUN = ("model", "optimizer", "schedule", "batch_size", "seed")  # a resumed run keeps these
+RUN_FILES = ("checkpoint.safetensors", "model.safetensors", "metrics.jsonl", "curves.png")
+
+
+def _train_config(args: argparse.Namespace, out: Path):
+    """The run's settings: the options given, the rest from the run folder on --resume, else the defaults.
+
+    On --resume, the model, optimizer, schedule, batch size and seed of the stored run
+    are kept (a different one given is refused: the checkpoint holds that model's
+    weights and that optimizer's moments); --epochs is the new total; --lr is applied
+    from the next step on, and said.
+    """
+    from .checkpoint import load_checkpoint
+    from .training import CHECKPOINT, TrainConfig
+
+    given = {k: v for k in TRAIN_DEFAULTS if (v := getattr(args, k)) is not None}
+    stored = None
+    if (out / CHECKPOINT).exists():
         try:
-            resumed = trainer.resume()
-        except ValueError as e:  # a checkpoint of another run, or a corrupt file: say which, no traceback
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if resumed:
-            print(f"resuming {out / 'checkpoint.safetensors'} after epoch {trainer.epoch}")
-        else:
-            print(f"nothing to resume in {out}: starting afresh")
-    print(f"{args.model}: {model.num_parameters():,} parameters, {len(train_set):,} training images, "
+            stored = TrainConfig(**load_checkpoint(out / CHECKPOINT)["config"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"--out {out}: {CHECKPOINT} cannot be read ({e}); start afresh with --force") from None
+        if not (args.resume or args.force):
+            raise UsageError(f"--out {out} already holds a {stored.model} run; continue it with `tinygrad-cnn "
+                             f"train --resume --out {out}`, or start afresh with --force or another --out")
+    if not args.resume or stored is None:
+        return TrainConfig(**{**TRAIN_DEFAULTS, **given}), None
+    for name in FIXED_FOR_A_RUN:
+        if name in given and given[name] != getattr(stored, name):
+            raise UsageError(f"--{name.replace('_', '-')} {given[name]}: the run in {out} was started with "
+                             f"{getattr(stored, name)}, which a resumed run keeps (use another --out for a new run)")
+    if "lr" in given and stored.schedule != "none" and given["lr"] != stored.lr:
+        raise UsageError(f"--lr {given['lr']}: the run in {out} follows a {stored.schedule} schedule built for lr "
+                         f"{stored.learning_rate}; a resumed run keeps it")
+    return TrainConfig(**{**vars(stored), **{k: v for k, v in given.items() if k in ("epochs", "lr")}}), stored
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import models
+    from .training import Trainer, seed_everything
+
+    out = Path(args.out or f"runs/{args.model or TRAIN_DEFAULTS['model']}")
+    config, stored = _train_config(args, out)
+    writable_folder(out)
+    train_set, test_set = load_fashion_mnist(args.data)
+    seed_everything(config.seed)
+    model = models.build(config.model)
+    try:
+        trainer = Trainer(config, model, train_set, test_set, out=out)
+    except ValueError as e:  # an option the optimizer refuses
+        raise UsageError(str(e)) from None
+    if stored is not None:
+        trainer.resume()
+        if config.lr != stored.lr:
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = config.learning_rate
+            print(f"--lr {config.learning_rate}: applied from the next step on (the run used {stored.learning_rate})")
+        print(f"resuming {out} after epoch {trainer.epoch}, batch {trainer.train_loader.state_dict()['batch']}")
+    elif args.resume:
+        print(f"nothing to resume in {out}: starting afresh")
+    elif args.force:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    if trainer.epoch >= config.epochs:
+        print(f"{out} already has {trainer.epoch} of {config.epochs} epochs; raise --epochs to train more")
+        return 0
+    print(f"{config.model}: {model.num_parameters():,} parameters, {len(train_set):,} training images, "
           f"writing to {out}/")
     trainer.fit()
     if trainer.interrupted:
-        print(f"interrupted: checkpoint saved; continue with --resume --out {out}")
+        batch = trainer.train_loader.state_dict()["batch"]
+        print(f"interrupted in epoch {trainer.epoch + 1}, after batch {batch} of {len(trainer.train_loader)}: "
+              f"checkpoint saved; continue with: tinygrad-cnn train --resume --out {out}")
         return 130
     best = max(trainer.history, key=lambda r: r["test_acc"]) if trainer.history else None
     if best:
@@ -99,20 +234,32 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .study import run_compare
 
-    return run_compare(out=Path(args.out), quick=args.quick, seed=args.seed, data_root=args.data)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: this is a file, not a folder")
+    load_fashion_mnist(args.data)  # found before the folder is made or a model trained
+    writable_folder(out)
+    return run_compare(out=out, quick=args.quick, seed=args.seed, data_root=args.data)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import models, viz
 
-    model = models.build(args.model)
-    dot = viz.draw_model(model, depth=args.depth, backward=args.backward, grads=args.grads)
     out = Path(args.out or f"{args.model}.svg")
-    fmt = out.suffix.lstrip(".") or "svg"
-    if fmt == "dot":
-        out.write_text(dot.source)
-    else:
-        dot.render(outfile=str(out), format=fmt, cleanup=True)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in GRAPH_FORMATS:
+        raise UsageError(f"--out {out}: the file name must end in .{', .'.join(GRAPH_FORMATS)}")
+    if fmt != "dot" and shutil.which("dot") is None:
+        raise UsageError("graph: Graphviz's `dot` is not on PATH; install Graphviz (apt-get install graphviz), "
+                         f"or write the graph's source with --out {out.with_suffix('.dot')}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    dot = viz.draw_model(models.build(args.model), depth=args.depth, backward=args.backward, grads=args.grads)
+    content = dot.source.encode() if fmt == "dot" else dot.pipe(format=fmt)  # pipe: no stray FILE.gv beside it
+    try:
+        out.write_bytes(content)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write it ({e.strerror or e})") from None
     print(f"wrote {out}")
     return 0
 
@@ -126,4 +273,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"train": cmd_train, "compare": cmd_compare, "graph": cmd_graph, "bench": cmd_bench}
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except UsageError as e:
+        print(f"tinygrad-cnn {args.command}: error: {e}", file=sys.stderr)
+        return 2

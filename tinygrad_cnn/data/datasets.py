@@ -275,7 +275,7 @@ class FashionMNIST(_IDXDataset):
     how_to_get = (
         "To get the full set: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or download the four "
         "files from https://github.com/zalandoresearch/fashion-mnist (data/fashion) into "
-        "~/.cache/tinygrad_cnn/fashion-mnist/ or a folder you pass as root=."
+        "~/.cache/tinygrad_cnn/fashion-mnist/ or a folder you pass as root= (the command line's --data)."
     )
 
 
@@ -287,5 +287,5 @@ class MNIST(_IDXDataset):
     how_to_get = (
         "Download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
         "t10k-labels-idx1-ubyte.gz (e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into "
-        "~/.cache/tinygrad_cnn/mnist/ or a folder you pass as root=."
+        "~/.cache/tinygrad_cnn/mnist/ or a folder you pass as root= (the command line's --data)."
     )

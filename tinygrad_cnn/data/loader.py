@@ -161,6 +161,9 @@ class DataLoader:
         if self._rng is not None:
             self._rng.bit_generator.state = copy.deepcopy(rng_state)
         self._resume = (copy.deepcopy(epoch_state) if self.shuffle else None, batch) if batch > 0 else None
+        # until the next iter() starts, state_dict() says where the loaded run stands (a checkpoint taken
+        # before the first batch keeps the position instead of restarting the epoch)
+        self._epoch_state, self._position = (self._resume if self._resume is not None else (None, 0))
 
     def __repr__(self) -> str:
         return (

@@ -96,8 +96,8 @@ def run_experiments(settings: Settings, out: Path, seed: int = 0, data_root: str
                     progress: bool = True) -> Results:
     """Train, measure and draw; the figures go into `out`, the numbers into the returned Results."""
     start, load_start = time.perf_counter(), os.getloadavg()
-    out.mkdir(parents=True, exist_ok=True)
     train_full, test_full = data.FashionMNIST(data_root, train=True), data.FashionMNIST(data_root, train=False)
+    out.mkdir(parents=True, exist_ok=True)  # after the data loaded: a failed start leaves no empty folder
     train_set, test_set = _subset(train_full, settings.train_size, seed), _subset(test_full, settings.test_size, seed)
     shift_set = _subset(test_set, settings.shift_test_size, seed + 2)
     config = TrainConfig(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
