@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def test_answers_follow_the_numbers(tiny_report: tuple) -> None:
     results.shifts["cnn"] = {d: [0.9, 0.5, 0.3, 0.2, 0.1] for d in results.shifts["cnn"]}
     results.shifts["mlp"] = {d: [0.9, 0.88, 0.86, 0.84, 0.82] for d in results.shifts["mlp"]}
     (_, _, c, d) = claim_answers(results)
-    assert "**No, not here**" in c and "**the CNN does not overfit less**" in c
+    assert "**No, not here**" in c and "**the CNN overfits more** at" in c
     assert "**The predictions are not more robust than the MLP's here**" in d
     for row in results.sample["cnn"]:
         row["test_acc"], row["train_acc"] = 0.99, 0.99
@@ -182,6 +183,21 @@ def test_answers_follow_the_numbers(tiny_report: tuple) -> None:
     assert "Mostly: the CNN is ahead at 1 of 2 sizes" in claim_answers(results)[2]
     more = "**it does not hold here**" in claim_answers(results)[0]
     assert more == (sum(r.params for r in results.tables["cnn"]) >= sum(r.params for r in results.tables["mlp"]))
+
+
+@pytest.mark.parametrize(("label", "advice"), [("quick", "rerun without --quick"), ("default", "more images")])
+def test_verdicts_inside_the_noise_say_so(tiny_report: tuple, label: str, advice: str) -> None:
+    """Equal numbers are no verdict: (c) and (d) say "within noise" and how to measure better, not "No"."""
+    results = copy.deepcopy(tiny_report[0])
+    results.settings = dataclasses.replace(results.settings, label=label)
+    for cnn_row, mlp_row in zip(results.sample["cnn"], results.sample["mlp"]):
+        cnn_row.update(test_acc=0.70, train_acc=0.75)
+        mlp_row.update(test_acc=0.71, train_acc=0.76)
+    for name in ("cnn", "mlp"):
+        results.shifts[name] = {d: [0.9, 0.8, 0.7, 0.6, 0.5] for d in results.shifts[name]}
+    (_, _, c, d) = claim_answers(results)
+    assert "**Not measurably**" in c and "No, not here" not in c and c.count(advice) == 2  # accuracy and overfitting
+    assert "**not measurably** more or less robust" in d and advice in d
 
 
 @pytest.mark.slow

@@ -274,25 +274,44 @@ class Trainer:
         return True
 
 
+SPLIT_STYLES = {  # test: solid with filled markers; train: dotted with hollow ones (told apart without colour)
+    "test": {"linestyle": "-", "marker": "o"},
+    "train": {"linestyle": ":", "marker": "o", "markerfacecolor": "white"},
+}
+
+
+def epoch_axis(ax: Any, epochs: list[int]) -> None:
+    """Whole-number epoch ticks, even for a single epoch (matplotlib would label 0.95 … 1.05)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if len(epochs) <= 12:
+        ax.set_xticks(sorted(set(epochs)))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(set(epochs)) == 1:
+        ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+
+
 def plot_history(history: list[dict[str, float]], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, train and test, side by side."""
+    """Loss and accuracy per epoch, train and test, side by side; the legend below, off the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4.3))
     for split in ("train", "test"):
-        ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], marker="o", label=split)
-        ax_acc.plot(epochs, [r[f"{split}_acc"] for r in history], marker="o", label=split)
+        ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], color="tab:blue", label=split,
+                     **SPLIT_STYLES[split])
+        ax_acc.plot(epochs, [r[f"{split}_acc"] for r in history], color="tab:blue", label=split,
+                    **SPLIT_STYLES[split])
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title=f"{title} loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=f"{title} accuracy")
     for ax in (ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        epoch_axis(ax, epochs)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -100,6 +100,13 @@ def _gap_error(row: dict[str, float], r: Results) -> float:
     return math.sqrt(train * (1 - train) / n_train + test * (1 - test) / max(r.environment["test_size"], 1))
 
 
+def _within_noise(r: Results) -> str:
+    """What to do about a difference inside the noise: measure on more images."""
+    if r.settings.label == "quick":
+        return "within noise at this size: rerun without --quick"
+    return "within noise at this size: a run on more images would tell"
+
+
 def _sizes(ns: list[int]) -> str:
     return ", ".join(f"{n:,}" for n in ns)
 
@@ -128,9 +135,12 @@ def _samples(r: Results) -> str:
     ties = [n for n in shared if n not in ahead and n not in behind]
     if len(ahead) == len(shared):
         verdict = f"Yes: the CNN beats the MLP at every size, by {fmt_pts(diff[0])} at {small:,} images"
+    elif not ahead and not behind:
+        verdict = (f"**Not measurably**: the CNN and the MLP are level at every size ({fmt_pts(diff[0])} at "
+                   f"{small:,} images), {_within_noise(r)}")
     elif not ahead:
-        verdict = f"**No, not here**: the CNN is not ahead of the MLP at any size ({fmt_pts(diff[0])} at {small:,}"
-        verdict += " images)"
+        verdict = (f"**No, not here**: the CNN is behind the MLP at {_sizes(behind)} images and ahead at none "
+                   f"({fmt_pts(diff[0])} at {small:,} images)")
     elif not behind:
         verdict = (f"Mostly: the CNN is ahead at {len(ahead)} of {len(shared)} sizes ({fmt_pts(diff[0])} at "
                    f"{small:,} images) and level with the MLP, within noise, at {_sizes(ties)}")
@@ -140,7 +150,7 @@ def _samples(r: Results) -> str:
     verdict += (f"; the difference is {fmt_pts(diff[-1])} at {large:,} (differences under about "
                 f"{100 * max(noise):.1f} pts, two standard errors on {r.environment['test_size']:,} test images, are "
                 "noise).")
-    if diff[0] > 0:
+    if small in ahead:  # only a lead beyond the noise is worth converting into images
         reach = _images_to_reach(mlp, cnn[0]["test_acc"])
         verdict += (f" The MLP needs about {reach:,.0f} images to match the CNN's {fmt_pct(cnn[0]['test_acc'])} at "
                     f"{small:,}." if reach else f" The MLP does not reach the CNN's {fmt_pct(cnn[0]['test_acc'])} "
@@ -159,8 +169,10 @@ def _samples(r: Results) -> str:
                f"{small:,} images, {fmt_pts(gaps[-1][0])} vs {fmt_pts(gaps[-1][1])} at {large:,}; ")
     if len(less) == len(shared):
         overfit += "the CNN overfits less at every size."
+    elif not less and not more:
+        overfit += f"level at every size, {_within_noise(r)}."
     elif not less:
-        overfit += "**the CNN does not overfit less** at any size (beyond noise)."
+        overfit += f"**the CNN overfits more** at {_sizes(more)} images and less at none."
     else:
         overfit += f"the CNN overfits less at {_sizes(less)} images only"
         overfit += f", more at {_sizes(more)}" if more else ""
@@ -185,7 +197,12 @@ def _translation(r: Results) -> str:
             f"for the LCN ({eq['lcn'][first]:.2f} and {eq['lcn'][whole]:.2f}), which has no shared filter to slide.")
     ranked = f"CNN {fmt_pct(curves['cnn'][0])} → {fmt_pct(curves['cnn'][-1])}, MLP {fmt_pct(curves['mlp'][0])} → " \
              f"{fmt_pct(curves['mlp'][-1])}, LCN {fmt_pct(curves['lcn'][0])} → {fmt_pct(curves['lcn'][-1])}"
-    if drop["cnn"] < drop["mlp"]:
+    noise = 2 * standard_error(curves["cnn"][-1], curves["mlp"][-1], r.environment["shift_test_size"])
+    if abs(drop["cnn"] - drop["mlp"]) <= noise:
+        acc = (f"The predictions are **not measurably** more or less robust than the MLP's: at {k} px, {ranked}. The "
+               f"CNN loses {100 * drop['cnn']:.1f} points and the MLP {100 * drop['mlp']:.1f}, {_within_noise(r)} "
+               f"(differences under {100 * noise:.1f} pts are noise), and neither is invariant")
+    elif drop["cnn"] < drop["mlp"]:
         acc = (f"The predictions are more robust than the MLP's but not invariant: at {k} px, {ranked}. The CNN loses "
                f"{100 * drop['cnn']:.1f} points where the MLP loses {100 * drop['mlp']:.1f}")
     else:

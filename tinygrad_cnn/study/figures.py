@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..training import SPLIT_STYLES, epoch_axis
+
 COLORS = {"mlp": "tab:blue", "cnn": "tab:orange", "lcn": "tab:green"}
 LABELS = {"mlp": "MLP", "cnn": "CNN", "lcn": "LCN (local, unshared)"}
 
@@ -25,11 +27,15 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
-    """Write a PNG with at most 256 colours (weight images are noisy: full colour makes them half a megabyte)."""
+def _save(fig: Any, path: Path, tight: bool = True) -> Path:
+    """Write a PNG with at most 256 colours (weight images are noisy: full colour makes them half a megabyte).
+
+    `tight=False` for figures laid out by matplotlib's constrained layout (those with a colour bar).
+    """
     from PIL import Image
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
     Image.fromarray(rgba[..., :3]).quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
@@ -37,17 +43,20 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def tile(maps: np.ndarray, cols: int, pad: int = 1, symmetric: bool = False) -> np.ndarray:
+def tile(maps: np.ndarray, cols: int, pad: int = 1, symmetric: bool = False, shared: bool = False) -> np.ndarray:
     """Lay (K, H, W) maps out in a grid, each scaled on its own (to [0, 1], or to [-1, 1] if `symmetric`).
 
-    Cells are separated by `pad` pixels of NaN, which matplotlib leaves blank.
+    With `shared` (and `symmetric`) one scale serves all maps: the largest |value| of any of them, so
+    small maps stay pale instead of being blown up. Cells are separated by `pad` pixels of NaN,
+    which matplotlib leaves blank.
     """
     k, h, w = maps.shape
     rows = -(-k // cols)
     grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan)
+    common = max(np.abs(maps).max(), 1e-12) if maps.size else 1.0
     for i, m in enumerate(maps.astype(np.float64)):
         if symmetric:
-            m = m / max(np.abs(m).max(), 1e-12)
+            m = m / (common if shared else max(np.abs(m).max(), 1e-12))
         else:
             m = (m - m.min()) / max(m.max() - m.min(), 1e-12)
         r, c = divmod(i, cols)
@@ -56,23 +65,32 @@ def tile(maps: np.ndarray, cols: int, pad: int = 1, symmetric: bool = False) -> 
 
 
 def learning_curves(histories: dict[str, list[dict[str, float]]], train_sizes: dict[str, int], path: Path) -> Path:
-    """Accuracy and loss per epoch for each model: test solid, train (evaluated after the epoch) dashed."""
+    """Accuracy and loss per epoch for each model: test solid, train (evaluated after the epoch) dotted.
+
+    Colour is the model, line style the split; both legends sit below the plots, off the data.
+    """
+    from matplotlib.lines import Line2D
+
     plt = _plt()
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.6))
+    epochs: list[int] = []
     for name, history in histories.items():
-        epochs = [r["epoch"] for r in history]
-        for split, style in (("test", "-"), ("train_eval", "--")):
-            label = f"{LABELS[name]}, {train_sizes[name]:,} images, {'test' if split == 'test' else 'train'}"
-            ax_acc.plot(epochs, [r[f"{split}_acc"] for r in history], style, marker="o", color=COLORS[name],
-                        label=label)
-            ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], style, marker="o", color=COLORS[name],
-                         label=label)
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy (dashed: training set)")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss (dashed: training set)")
+        epochs = [r["epoch"] for r in history] or epochs
+        for split, key in (("test", "test"), ("train", "train_eval")):
+            for ax, metric in ((ax_acc, "acc"), (ax_loss, "loss")):
+                ax.plot([r["epoch"] for r in history], [r[f"{key}_{metric}"] for r in history], color=COLORS[name],
+                        **SPLIT_STYLES[split])
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        epoch_axis(ax, epochs)
+    models = [Line2D([], [], color=COLORS[n], marker="o", label=f"{LABELS[n]}, {train_sizes[n]:,} images")
+              for n in histories]
+    splits = [Line2D([], [], color="gray", label=f"{split} set", **SPLIT_STYLES[split]) for split in SPLIT_STYLES]
+    ax_acc.legend(handles=models, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=8, frameon=False)
+    ax_loss.legend(handles=splits, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+                   frameon=False)
     return _save(fig, path)
 
 
@@ -113,15 +131,24 @@ def translation(curves: dict[str, list[float]], examples: Sequence[np.ndarray], 
     return _save(fig, path)
 
 
+def _weight_scale(fig: Any, image: Any, axes: Any, label: str = "weight ÷ the filter's largest |weight|") -> None:
+    """The colour scale of a grid of weights: blue negative, red positive."""
+    bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.02)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
 def filters(initial: np.ndarray, trained: np.ndarray, path: Path, title: str) -> Path:
-    """First-layer 3×3 filters before and after training, blue negative, red positive."""
+    """First-layer 3×3 filters before and after training, blue negative, red positive, each filter on its own scale."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.2), layout="constrained")
     for ax, weights, when in ((axes[0], initial, "at initialisation"), (axes[1], trained, "after training")):
-        ax.imshow(tile(weights.reshape(-1, *weights.shape[-2:]), 8, symmetric=True), cmap="RdBu_r", vmin=-1, vmax=1)
+        image = ax.imshow(tile(weights.reshape(-1, *weights.shape[-2:]), 8, symmetric=True), cmap="RdBu_r",
+                          vmin=-1, vmax=1)
         ax.set_title(f"{title} {when}", fontsize=10)
         ax.axis("off")
-    return _save(fig, path)
+    _weight_scale(fig, image, axes)
+    return _save(fig, path, tight=False)
 
 
 def feature_map_figure(image: np.ndarray, maps: Sequence[np.ndarray], path: Path) -> Path:
@@ -140,28 +167,46 @@ def feature_map_figure(image: np.ndarray, maps: Sequence[np.ndarray], path: Path
 
 
 def mlp_weights(initial: np.ndarray, trained: np.ndarray, path: Path, units: int = 32) -> Path:
-    """The MLP's first-layer weights of `units` hidden units as 28×28 images: as trained, and the change."""
+    """The MLP's first-layer weights of `units` hidden units as 28×28 images: as trained, and the change.
+
+    The weights are each scaled on their own (their pattern is what matters); the change is drawn on one
+    scale for all units, so a unit that training barely moved (one whose ReLU was rarely active) stays
+    pale instead of being blown up into a saturated blob of noise.
+    """
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
-    for ax, weights, what in ((axes[0], trained, "weights after training"),
-                              (axes[1], trained - initial, "change during training")):
-        ax.imshow(tile(weights[:units].reshape(-1, 28, 28), 8, symmetric=True), cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_title(f"MLP first layer, {units} units: {what}", fontsize=10)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.6), layout="constrained")
+    change = trained - initial
+    panels = ((axes[0], trained, False, "weights after training (each unit on its own scale)"),
+              (axes[1], change, True, "change during training (one scale: pale = barely moved)"))
+    for ax, weights, shared, what in panels:
+        grid = tile(weights[:units].reshape(-1, 28, 28), 8, symmetric=True, shared=shared)
+        image = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_title(f"MLP first layer, {units} units: {what}", fontsize=9)
         ax.axis("off")
-    return _save(fig, path)
+        _weight_scale(fig, image, ax, "÷ the unit's largest |weight|" if not shared else
+                      f"÷ the largest change, {np.abs(change[:units]).max():.2g}")
+    return _save(fig, path, tight=False)
 
 
 def lcn_filters(weight: np.ndarray, positions: Sequence[tuple[int, int]], path: Path, channels: int = 8) -> Path:
     """The LCN's first-layer filters 0..channels-1 (rows) at a few output positions (columns)."""
     plt = _plt()
     picked = np.stack([weight[i, j, :channels, 0] for i, j in positions], axis=1)  # (channels, positions, kh, kw)
-    fig, ax = plt.subplots(figsize=(3 + len(positions), 1 + 0.9 * channels / 2))
-    ax.imshow(tile(picked.reshape(-1, *picked.shape[-2:]), len(positions), symmetric=True), cmap="RdBu_r",
-              vmin=-1, vmax=1)
-    ax.set_title("LCN filters: columns = positions " + ", ".join(f"({i},{j})" for i, j in positions), fontsize=9)
-    ax.set_yticks([])
-    ax.set_xticks([])
-    return _save(fig, path)
+    kh, kw = picked.shape[-2:]
+    fig, ax = plt.subplots(figsize=(2.6 + 0.6 * len(positions), 1.2 + 0.9 * channels / 2), layout="constrained")
+    image = ax.imshow(tile(picked.reshape(-1, kh, kw), len(positions), symmetric=True), cmap="RdBu_r", vmin=-1,
+                      vmax=1)
+    ax.set_title("LCN first layer: one filter per output position (no sharing)", fontsize=9)
+    ax.set_xticks([c * (kw + 1) + (kw - 1) / 2 for c in range(len(positions))],
+                  [f"({i}, {j})" for i, j in positions], fontsize=8)
+    ax.set_yticks([r * (kh + 1) + (kh - 1) / 2 for r in range(channels)], [f"filter {r}" for r in range(channels)],
+                  fontsize=8)
+    ax.set_xlabel("output position (row, column)", fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    _weight_scale(fig, image, ax)
+    return _save(fig, path, tight=False)
 
 
 def parameter_bars(tables: dict[str, list[Any]], path: Path) -> Path:
