@@ -204,3 +204,14 @@ def test_the_real_command_prints_no_traceback(tmp_path):
                             text=True, cwd=tmp_path, timeout=120)
     assert_usage_error(result.returncode, result.stderr, "--lr", "-0.1")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unreadable_checkpoint_is_named_and_left_alone(tmp_path, fashion, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.safetensors").write_bytes(b"\x00garbage")
+    before = snapshot(out)
+    for extra in ([], ["--resume"]):
+        code, _, err = run(["train", "--data", str(fashion), "--out", str(out), *extra], capsys)
+        assert_usage_error(code, err, "--out", "checkpoint.safetensors", "--force")
+    assert snapshot(out) == before
