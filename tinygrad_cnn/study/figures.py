@@ -212,14 +212,17 @@ def lcn_filters(weight: np.ndarray, positions: Sequence[tuple[int, int]], path: 
 def parameter_bars(tables: dict[str, list[Any]], path: Path) -> Path:
     """Parameters per layer, log scale, one group of bars per model: where the parameters are."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig, ax = plt.subplots(figsize=(12, 4))
     x, ticks, labels = 0, [], []
     for name, rows in tables.items():
         for row in (r for r in rows if r.params):
             ax.bar(x, row.params, color=COLORS[name])
             ax.text(x, row.params, f"{row.params:,}", ha="center", va="bottom", fontsize=7)
             ticks.append(x)
-            labels.append(f"{name}\n{row.kind.replace('LocallyConnected2d', 'LC2d')}\n{row.name}")
+            # the module's path in the model, as its repr and state_dict name it, and what it maps
+            unit = " ch" if len(row.in_shape) == 3 else ""  # channels of an image, or features of a vector
+            labels.append(f"{name} {row.name}\n{row.kind.replace('LocallyConnected2d', 'LC2d')}\n"
+                          f"{row.in_shape[0]} → {row.out_shape[0]}{unit}")
             x += 1
         x += 0.7
     ax.set_xticks(ticks, labels, fontsize=7)
