@@ -215,3 +215,9 @@ def test_an_unreadable_checkpoint_is_named_and_left_alone(tmp_path, fashion, cap
         code, _, err = run(["train", "--data", str(fashion), "--out", str(out), *extra], capsys)
         assert_usage_error(code, err, "--out", "checkpoint.safetensors", "--force")
     assert snapshot(out) == before
+
+
+def test_resume_of_a_folder_without_a_run_is_refused_and_creates_nothing(tmp_path, fashion, capsys):
+    code, _, err = run(["train", "--resume", "--out", str(tmp_path / "typo"), "--data", str(fashion)], capsys)
+    assert_usage_error(code, err, "--resume", "typo", "holds no run")
+    assert not (tmp_path / "typo").exists()

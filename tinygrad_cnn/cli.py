@@ -176,13 +176,15 @@ def _train_config(args: argparse.Namespace, out: Path):
         if not (args.resume or args.force):
             raise UsageError(f"--out {out} already holds a {stored.model} run; continue it with `tinygrad-cnn "
                              f"train --resume --out {out}`, or start afresh with --force or another --out")
-    if not args.resume or stored is None:
+    if args.resume and stored is None:  # a mistyped folder must not quietly start a new run
+        raise UsageError(f"--resume: {out} holds no run (no {CHECKPOINT}); leave out --resume to start one there")
+    if not args.resume:
         return TrainConfig(**{**TRAIN_DEFAULTS, **given}), None
     for name in FIXED_FOR_A_RUN:
         if name in given and given[name] != getattr(stored, name):
             raise UsageError(f"--{name.replace('_', '-')} {given[name]}: the run in {out} was started with "
                              f"{getattr(stored, name)}, which a resumed run keeps (use another --out for a new run)")
-    if "lr" in given and stored.schedule != "none" and given["lr"] != stored.lr:
+    if "lr" in given and stored.schedule != "none" and given["lr"] != stored.learning_rate:
         raise UsageError(f"--lr {given['lr']}: the run in {out} follows a {stored.schedule} schedule built for lr "
                          f"{stored.learning_rate}; a resumed run keeps it")
     return TrainConfig(**{**vars(stored), **{k: v for k, v in given.items() if k in ("epochs", "lr")}}), stored
@@ -204,13 +206,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     if stored is not None:
         trainer.resume()
-        if config.lr != stored.lr:
+        if config.learning_rate != stored.learning_rate:
             for group in trainer.optimizer.param_groups:
                 group["lr"] = config.learning_rate
             print(f"--lr {config.learning_rate}: applied from the next step on (the run used {stored.learning_rate})")
         print(f"resuming {out} after epoch {trainer.epoch}, batch {trainer.train_loader.state_dict()['batch']}")
-    elif args.resume:
-        print(f"nothing to resume in {out}: starting afresh")
     elif args.force:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
