@@ -7,6 +7,7 @@ value, that no traceback is printed, and that nothing on disk changed.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,9 @@ def assert_usage_error(code: int, err: str, *words: str) -> None:
         assert word in err, (word, err)
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder (None) below `folder`."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
 @pytest.fixture
@@ -81,12 +83,25 @@ def test_corrupt_data_names_the_file_and_the_option(tmp_path, fashion, capsys):
     before = snapshot(tmp_path)
     code, _, err = run(["train", "--data", str(fashion), "--out", str(tmp_path / "run")], capsys)
     assert_usage_error(code, err, "--data", "train-images-idx3-ubyte.gz")
-    assert snapshot(tmp_path) == before | {} and not (tmp_path / "run" / "checkpoint.safetensors").exists()
+    assert snapshot(tmp_path) == before  # no run folder either: the data is read before it is made
 
 
 def test_missing_data_says_how_to_get_it_in_the_commands_words(tmp_path, capsys):
     code, _, err = run(["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")], capsys)
     assert_usage_error(code, err, "--data", "nowhere", "dataset-fashion-mnist")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run(["train", "--data", str(tmp_path / "afile"), "--out", str(tmp_path / "run")], capsys)
+    assert_usage_error(code, err, "--data", "afile", "is a file, not a folder")
+
+
+@pytest.mark.parametrize("argv", [["train", "--out", ""], ["compare", "--out", " "], ["graph", "--out", ""],
+                                  ["train", "--data", ""]])
+def test_an_empty_path_is_refused_not_taken_for_the_default(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(argv, capsys)
+    assert_usage_error(code, err, argv[1], "empty")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_out_that_is_a_file_is_refused_before_training(tmp_path, fashion, capsys):
@@ -124,8 +139,8 @@ def test_resume_needs_only_the_folder_and_applies_a_new_lr(tmp_path, fashion, ca
     assert code == 0, err
     assert "--lr 0.01: applied from the next step on (the run used 0.05)" in text
     assert "resuming" in text and "mlp:" in text  # the stored model, optimizer and batch size
-    code, text, _ = run(["train", "--resume", "--out", str(out), "--data", str(fashion)], capsys)
-    assert code == 0 and "already has 2 of 2 epochs" in text
+    code, _, err = run(["train", "--resume", "--out", str(out)], capsys)  # the stored --data is used
+    assert_usage_error(code, err, "--epochs 2", "has done 2 epochs already")
 
 
 def test_resume_with_a_different_batch_size_is_refused_with_the_reason(tmp_path, fashion, capsys):
@@ -147,11 +162,13 @@ def test_ctrl_c_names_the_epoch_the_batch_and_the_exact_command(tmp_path, fashio
             "--out", str(out)]
     code, text, _ = run(argv, capsys)
     assert code == 130
-    assert f"interrupted in epoch 2, after batch 2 of 4: checkpoint saved; continue with: " \
-           f"tinygrad-cnn train --resume --out {out}" in text
+    hint = "interrupted in epoch 2, after batch 2 of 4: checkpoint saved; continue with: "
+    assert hint in text
+    command = shlex.split(text.split(hint)[1].splitlines()[0])
+    assert command == ["tinygrad-cnn", "train", "--resume", "--out", str(out)]
     monkeypatch.setattr(models, "build", lambda name: InterruptAfter(build(name), n=-1))  # the same model, no Ctrl-C
-    code, text, _ = run(["train", "--resume", "--out", str(out), "--data", str(fashion)], capsys)
-    assert code == 0 and "resuming" in text and "after epoch 1, batch 2" in text
+    code, text, _ = run(command[1:], capsys)  # exactly the printed command: no --data, yet the run's own data
+    assert code == 0 and f"resuming {out} in epoch 2, after batch 2" in text and "128 training images" in text
 
 
 @pytest.mark.parametrize("name", ["m.jpgx", "m", "m.svgz"])
@@ -211,10 +228,32 @@ def test_an_unreadable_checkpoint_is_named_and_left_alone(tmp_path, fashion, cap
     out.mkdir()
     (out / "checkpoint.safetensors").write_bytes(b"\x00garbage")
     before = snapshot(out)
-    for extra in ([], ["--resume"]):
-        code, _, err = run(["train", "--data", str(fashion), "--out", str(out), *extra], capsys)
-        assert_usage_error(code, err, "--out", "checkpoint.safetensors", "--force")
+    code, _, err = run(["train", "--data", str(fashion), "--out", str(out)], capsys)
+    assert_usage_error(code, err, "--out", "already holds a run", "--force")
+    code, _, err = run(["train", "--data", str(fashion), "--out", str(out), "--resume"], capsys)
+    assert_usage_error(code, err, "--out", "checkpoint.safetensors", "cannot be read", "--force")
     assert snapshot(out) == before
+    code, _, _ = run(["train", "--model", "mlp", "--epochs", "1", "--data", str(fashion), "--out", str(out),
+                      "--force"], capsys)
+    assert code == 0 and (out / "checkpoint.safetensors").stat().st_size > 1000  # --force rescued the folder
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_a_one_line_error(tmp_path, fashion, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert run(["train", "--model", "mlp", "--epochs", "1", "--data", str(fashion), "--out", str(out)], capsys)[0] == 0
+    before = snapshot(out)
+    monkeypatch.setattr(models, "build", lambda name: models.mlp(hidden=(32,)))  # the model changed since
+    code, _, err = run(["train", "--resume", "--epochs", "2", "--out", str(out)], capsys)
+    assert_usage_error(code, err, "--out", "does not fit this model", "--force")
+    assert snapshot(out) == before
+
+
+def test_a_cosine_run_keeps_its_epochs_on_resume(tmp_path, fashion, capsys):
+    out = tmp_path / "run"
+    assert run(["train", "--model", "mlp", "--epochs", "1", "--schedule", "cosine", "--data", str(fashion),
+                "--out", str(out)], capsys)[0] == 0
+    code, _, err = run(["train", "--resume", "--epochs", "3", "--out", str(out)], capsys)
+    assert_usage_error(code, err, "--epochs 3", "cosine schedule over 1 epochs")
 
 
 def test_resume_of_a_folder_without_a_run_is_refused_and_creates_nothing(tmp_path, fashion, capsys):

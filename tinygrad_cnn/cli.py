@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import shutil
 import sys
 import tempfile
@@ -67,8 +68,15 @@ count_from_zero = _number(int, 0, "a whole number of at least 0")
 positive_float = _number(float, math.ulp(0.0), "a number above 0")
 
 
+def path_text(text: str) -> str:
+    """A file or folder name: not empty (an empty --out would quietly mean the default, or the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one")
+    return text
+
+
 def _add_data_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="DIR", default=None,
+    p.add_argument("--data", metavar="DIR", type=path_text, default=None,
                    help="folder with the four Fashion-MNIST IDX files (default: search $TINYGRAD_CNN_DATA, "
                         "~/.cache/tinygrad_cnn, /usr/share/datasets/fashion-mnist, then the embedded subset)")
 
@@ -97,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "default: none)")
     train.add_argument("--seed", type=count_from_zero, default=None, help="(default: 0)")
     _add_data_arg(train)
-    train.add_argument("--out", metavar="DIR", default=None, help="the run folder (default: runs/MODEL)")
+    train.add_argument("--out", metavar="DIR", type=path_text, default=None,
+                       help="the run folder (default: runs/MODEL)")
     resume = train.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true",
                         help="continue the run in --out with its stored settings (--epochs: the new total)")
@@ -106,14 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="measure what makes a CNN different from an MLP; writes a report",
                              formatter_class=_Help)
     compare.add_argument("--quick", action="store_true", help="a one-minute run on a subset (a first look)")
-    compare.add_argument("--out", metavar="DIR", default="report", help="the report folder")
+    compare.add_argument("--out", metavar="DIR", type=path_text, default="report", help="the report folder")
     compare.add_argument("--seed", type=count_from_zero, default=0, help="seeds initialisation and data order")
     _add_data_arg(compare)
 
     graph = sub.add_parser("graph", help="draw the computation graph of a model's training step",
                            formatter_class=_Help)
     graph.add_argument("--model", choices=sorted(MODELS), default="cnn")
-    graph.add_argument("--out", metavar="FILE", default=None,
+    graph.add_argument("--out", metavar="FILE", type=path_text, default=None,
                        help=f"FILE.{', .'.join(GRAPH_FORMATS)} (default: MODEL.svg; .dot needs no Graphviz)")
     graph.add_argument("--depth", type=count_from_zero, default=None, help="collapse modules below this depth")
     graph.add_argument("--backward", action="store_true", help="also draw the recorded backward pass")
@@ -155,31 +164,33 @@ FIXED_FOR_A_RUN = ("model", "optimizer", "schedule", "batch_size", "seed")  # a 
 RUN_FILES = ("checkpoint.safetensors", "model.safetensors", "metrics.jsonl", "curves.png")
 
 
-def _train_config(args: argparse.Namespace, out: Path):
-    """The run's settings: the options given, the rest from the run folder on --resume, else the defaults.
+def _train_config(args: argparse.Namespace, out: Path) -> tuple:
+    """(settings, stored settings or None, epochs done): the options given, the rest from the run folder
+    on --resume, else the defaults. All checked here, before any data is read or folder made.
 
     On --resume, the model, optimizer, schedule, batch size and seed of the stored run
     are kept (a different one given is refused: the checkpoint holds that model's
-    weights and that optimizer's moments); --epochs is the new total; --lr is applied
-    from the next step on, and said.
+    weights and that optimizer's moments); --epochs is the new total (refused for a
+    cosine run, whose schedule spans the epochs it was started with); --lr is applied
+    from the next step on, and said; --data defaults to the folder the run read.
     """
     from .checkpoint import load_checkpoint
     from .training import CHECKPOINT, TrainConfig
 
     given = {k: v for k in TRAIN_DEFAULTS if (v := getattr(args, k)) is not None}
-    stored = None
-    if (out / CHECKPOINT).exists():
-        try:
-            stored = TrainConfig(**load_checkpoint(out / CHECKPOINT)["config"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise UsageError(f"--out {out}: {CHECKPOINT} cannot be read ({e}); start afresh with --force") from None
-        if not (args.resume or args.force):
-            raise UsageError(f"--out {out} already holds a {stored.model} run; continue it with `tinygrad-cnn "
-                             f"train --resume --out {out}`, or start afresh with --force or another --out")
-    if args.resume and stored is None:  # a mistyped folder must not quietly start a new run
-        raise UsageError(f"--resume: {out} holds no run (no {CHECKPOINT}); leave out --resume to start one there")
+    data = str(Path(args.data).resolve()) if args.data is not None else None
     if not args.resume:
-        return TrainConfig(**{**TRAIN_DEFAULTS, **given}), None
+        if (out / CHECKPOINT).exists() and not args.force:
+            raise UsageError(f"--out {out} already holds a run; continue it with `tinygrad-cnn train --resume "
+                             f"--out {shlex.quote(str(out))}`, or start afresh with --force or another --out")
+        return TrainConfig(**{**TRAIN_DEFAULTS, **given}, data=data), None, 0
+    if not (out / CHECKPOINT).exists():  # a mistyped folder must not quietly start a new run
+        raise UsageError(f"--resume: {out} holds no run (no {CHECKPOINT}); leave out --resume to start one there")
+    try:
+        state = load_checkpoint(out / CHECKPOINT)
+        stored, done = TrainConfig(**state["config"]), int(state["epoch"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--out {out}: {CHECKPOINT} cannot be read ({e}); start afresh with --force") from None
     for name in FIXED_FOR_A_RUN:
         if name in given and given[name] != getattr(stored, name):
             raise UsageError(f"--{name.replace('_', '-')} {given[name]}: the run in {out} was started with "
@@ -187,17 +198,27 @@ def _train_config(args: argparse.Namespace, out: Path):
     if "lr" in given and stored.schedule != "none" and given["lr"] != stored.learning_rate:
         raise UsageError(f"--lr {given['lr']}: the run in {out} follows a {stored.schedule} schedule built for lr "
                          f"{stored.learning_rate}; a resumed run keeps it")
-    return TrainConfig(**{**vars(stored), **{k: v for k, v in given.items() if k in ("epochs", "lr")}}), stored
+    epochs = given.get("epochs", stored.epochs)
+    if epochs != stored.epochs and stored.schedule != "none":
+        raise UsageError(f"--epochs {epochs}: the run in {out} follows a {stored.schedule} schedule over "
+                         f"{stored.epochs} epochs; a resumed run keeps it")
+    if epochs <= done:
+        raise UsageError(f"--epochs {epochs}: the run in {out} has done {done} epochs already; "
+                         "pass a larger --epochs to train more")
+    changes = {k: v for k, v in given.items() if k in ("epochs", "lr")}
+    return TrainConfig(**{**vars(stored), **changes, "data": data or stored.data}), stored, done
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import models
     from .training import Trainer, seed_everything
 
-    out = Path(args.out or f"runs/{args.model or TRAIN_DEFAULTS['model']}")
-    config, stored = _train_config(args, out)
+    out = Path(args.out if args.out is not None else f"runs/{args.model or TRAIN_DEFAULTS['model']}")
+    config, stored, _ = _train_config(args, out)
+    if stored is not None and config.data != stored.data:
+        print(f"--data {config.data}: the images are read from here (the run read {stored.data or 'the default'})")
+    train_set, test_set = load_fashion_mnist(config.data)  # before the folder is made: a failed start leaves none
     writable_folder(out)
-    train_set, test_set = load_fashion_mnist(args.data)
     seed_everything(config.seed)
     model = models.build(config.model)
     try:
@@ -205,25 +226,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as e:  # an option the optimizer refuses
         raise UsageError(str(e)) from None
     if stored is not None:
-        trainer.resume()
+        try:
+            trainer.resume()
+        except (KeyError, ValueError, RuntimeError) as e:  # written by another version of the model or the code
+            first = str(e).strip().splitlines()[0].rstrip(":")  # load_state_dict lists every key on lines of its own
+            raise UsageError(f"--out {out}: {out / 'checkpoint.safetensors'} does not fit this model ({first}); "
+                             "start afresh with --force or another --out") from None
         if config.learning_rate != stored.learning_rate:
             for group in trainer.optimizer.param_groups:
                 group["lr"] = config.learning_rate
             print(f"--lr {config.learning_rate}: applied from the next step on (the run used {stored.learning_rate})")
-        print(f"resuming {out} after epoch {trainer.epoch}, batch {trainer.train_loader.state_dict()['batch']}")
+        batch = trainer.train_loader.state_dict()["batch"]
+        where = f"in epoch {trainer.epoch + 1}, after batch {batch}" if batch else f"after epoch {trainer.epoch}"
+        print(f"resuming {out} {where}")
     elif args.force:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
-    if trainer.epoch >= config.epochs:
-        print(f"{out} already has {trainer.epoch} of {config.epochs} epochs; raise --epochs to train more")
-        return 0
     print(f"{config.model}: {model.num_parameters():,} parameters, {len(train_set):,} training images, "
           f"writing to {out}/")
     trainer.fit()
     if trainer.interrupted:
         batch = trainer.train_loader.state_dict()["batch"]
         print(f"interrupted in epoch {trainer.epoch + 1}, after batch {batch} of {len(trainer.train_loader)}: "
-              f"checkpoint saved; continue with: tinygrad-cnn train --resume --out {out}")
+              f"checkpoint saved; continue with: tinygrad-cnn train --resume --out {shlex.quote(str(out))}")
         return 130
     best = max(trainer.history, key=lambda r: r["test_acc"]) if trainer.history else None
     if best:
@@ -278,3 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"tinygrad-cnn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside a training step (loading, building, a second Ctrl-C): stop, no traceback
+        print(f"tinygrad-cnn {args.command}: interrupted", file=sys.stderr)
+        return 130

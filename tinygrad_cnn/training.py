@@ -51,6 +51,7 @@ class TrainConfig:
     momentum: float = 0.9  # for sgd
     weight_decay: float = 0.0
     schedule: str = "none"  # "cosine": the learning rate follows a half cosine to 0 over the epochs
+    data: str | None = None  # the data folder the run reads (None: the default search), for a resume to find it
 
     @property
     def learning_rate(self) -> float:

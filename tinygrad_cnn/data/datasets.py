@@ -184,9 +184,8 @@ class _IDXDataset(ArrayDataset):
         if root is not None:
             self.root: Path | None = Path(root)
             if not self.root.is_dir():
-                raise FileNotFoundError(
-                    f"{type(self).__name__}: data folder {self.root} does not exist. {self.how_to_get}"
-                )
+                what = "is a file, not a folder" if self.root.exists() else "does not exist"
+                raise FileNotFoundError(f"{type(self).__name__}: data folder {self.root} {what}. {self.how_to_get}")
         else:
             self.root = self._search(self.train)
         folder = self.root if self.root is not None else self.embedded
