@@ -197,7 +197,9 @@ def _translation(r: Results) -> str:
             f"for the LCN ({eq['lcn'][first]:.2f} and {eq['lcn'][whole]:.2f}), which has no shared filter to slide.")
     ranked = f"CNN {fmt_pct(curves['cnn'][0])} → {fmt_pct(curves['cnn'][-1])}, MLP {fmt_pct(curves['mlp'][0])} → " \
              f"{fmt_pct(curves['mlp'][-1])}, LCN {fmt_pct(curves['lcn'][0])} → {fmt_pct(curves['lcn'][-1])}"
-    noise = 2 * standard_error(curves["cnn"][-1], curves["mlp"][-1], r.environment["shift_test_size"])
+    n = r.environment["shift_test_size"]  # a drop is a difference of two accuracies: both ends count
+    noise = 2 * math.hypot(standard_error(curves["cnn"][0], curves["mlp"][0], n),
+                           standard_error(curves["cnn"][-1], curves["mlp"][-1], n))
     if abs(drop["cnn"] - drop["mlp"]) <= noise:
         acc = (f"The predictions are **not measurably** more or less robust than the MLP's: at {k} px, {ranked}. The "
                f"CNN loses {100 * drop['cnn']:.1f} points and the MLP {100 * drop['mlp']:.1f}, {_within_noise(r)} "
