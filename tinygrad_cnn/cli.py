@@ -165,7 +165,7 @@ RUN_FILES = ("checkpoint.safetensors", "model.safetensors", "metrics.jsonl", "cu
 
 
 def _train_config(args: argparse.Namespace, out: Path) -> tuple:
-    """(settings, stored settings or None, epochs done): the options given, the rest from the run folder
+    """(settings, stored settings or None): the options given, the rest from the run folder
     on --resume, else the defaults. All checked here, before any data is read or folder made.
 
     On --resume, the model, optimizer, schedule, batch size and seed of the stored run
@@ -183,7 +183,7 @@ def _train_config(args: argparse.Namespace, out: Path) -> tuple:
         if (out / CHECKPOINT).exists() and not args.force:
             raise UsageError(f"--out {out} already holds a run; continue it with `tinygrad-cnn train --resume "
                              f"--out {shlex.quote(str(out))}`, or start afresh with --force or another --out")
-        return TrainConfig(**{**TRAIN_DEFAULTS, **given}, data=data), None, 0
+        return TrainConfig(**{**TRAIN_DEFAULTS, **given}, data=data), None
     if not (out / CHECKPOINT).exists():  # a mistyped folder must not quietly start a new run
         raise UsageError(f"--resume: {out} holds no run (no {CHECKPOINT}); leave out --resume to start one there")
     try:
@@ -206,7 +206,7 @@ def _train_config(args: argparse.Namespace, out: Path) -> tuple:
         raise UsageError(f"--epochs {epochs}: the run in {out} has done {done} epochs already; "
                          "pass a larger --epochs to train more")
     changes = {k: v for k, v in given.items() if k in ("epochs", "lr")}
-    return TrainConfig(**{**vars(stored), **changes, "data": data or stored.data}), stored, done
+    return TrainConfig(**{**vars(stored), **changes, "data": data or stored.data}), stored
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -214,7 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import Trainer, seed_everything
 
     out = Path(args.out if args.out is not None else f"runs/{args.model or TRAIN_DEFAULTS['model']}")
-    config, stored, _ = _train_config(args, out)
+    config, stored = _train_config(args, out)
     if stored is not None and config.data != stored.data:
         print(f"--data {config.data}: the images are read from here (the run read {stored.data or 'the default'})")
     train_set, test_set = load_fashion_mnist(config.data)  # before the folder is made: a failed start leaves none
