@@ -260,8 +260,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .study import run_compare
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: this is a file, not a folder")
     load_fashion_mnist(args.data)  # found before the folder is made or a model trained
     writable_folder(out)
     return run_compare(out=out, quick=args.quick, seed=args.seed, data_root=args.data)

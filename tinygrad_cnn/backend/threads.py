@@ -41,10 +41,10 @@ _count: int | None = None  # None until configured
 _fork_hook_registered = False
 
 
-def environment_count(names: tuple[str, ...] = ("TINYGRAD_CNN_THREADS", "OPENBLAS_NUM_THREADS",
-                                                  "OMP_NUM_THREADS")) -> int:
-    """The first of these environment variables that holds a positive count, else the usable cores."""
-    for name in names:
+def environment_count() -> int:
+    """The first of these environment variables that holds a positive count, else the usable cores:
+    TINYGRAD_CNN_THREADS, then OPENBLAS_NUM_THREADS or OMP_NUM_THREADS (a user who limited BLAS meant it)."""
+    for name in ("TINYGRAD_CNN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
