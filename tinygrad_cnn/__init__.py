@@ -8,8 +8,9 @@ settings): `backend.configure()` makes those, and the first operation that
 splits work over the cores calls it if you did not.
 """
 
-from . import backend, data, nn, optim, viz
+from . import backend, data, forward_ad, func, nn, optim, viz
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .contraction import einsum
 from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
 
@@ -20,7 +21,10 @@ __all__ = [
     "__version__",
     "backend",
     "data",
+    "einsum",
     "enable_grad",
+    "forward_ad",
+    "func",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",

@@ -20,8 +20,10 @@ again: that is all second derivatives need.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -122,6 +124,77 @@ class scope:
         _scope = self._previous
 
 
+@contextlib.contextmanager
+def observe_backward(observer: Callable[[Tensor, Tensor, list], None]) -> Iterator[None]:
+    """Within the block, call `observer(tensor, grad, sent)` for each node the backward engine runs.
+
+    `grad` is what the node received, `sent` its (input, gradient) pairs, in the
+    engine's own order: what `viz.backprop_page` replays. Unused, it costs one
+    test of an empty list per node.
+    """
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
+
+
+_observers: list[Callable[[Tensor, Tensor, list], None]] = []
+
+
+# ---------------------------------------------------------------------------
+# Forward mode: while a dual level is open, tangents ride along with the values.
+# ---------------------------------------------------------------------------
+_dual_level_open = False
+# id(tensor) → (a weak reference to it, its tangent). By id: `==` on Tensors is elementwise.
+_tangents: dict[int, tuple[weakref.ref, Tensor]] = {}
+
+
+def set_dual_level(is_open: bool) -> None:
+    """Open or close forward mode's level; closing forgets every tangent (unpacked ones stay usable)."""
+    global _dual_level_open
+    if is_open and _dual_level_open:
+        raise RuntimeError("dual_level: nested forward-mode levels are not supported (as in PyTorch)")
+    _dual_level_open = is_open
+    _tangents.clear()
+
+
+def is_dual_level_open() -> bool:
+    return _dual_level_open
+
+
+def tangent_of(t: Tensor) -> Tensor | None:
+    """The tangent a tensor carries in the open dual level (None: it has none)."""
+    entry = _tangents.get(id(t))
+    return entry[1] if entry is not None and entry[0]() is t else None
+
+
+def set_tangent(t: Tensor, tangent: Tensor) -> None:
+    _tangents[id(t)] = (weakref.ref(t), tangent)
+
+
+def _forward_tangent(ctx: Function, inputs: list, kwargs: dict, out: Tensor) -> None:
+    """Forward mode, one node: the output's tangent from the inputs' tangents, by the primitive's `jvp`.
+
+    An input without a tangent (a constant, a mask) has tangent zero, and `jvp` gets
+    zeros for it; `ctx.has_tangent` says which inputs had one. The rule is Tensor ops,
+    so it is recorded for reverse mode, and a tangent of a gradient is a Hessian product.
+    """
+    ctx.inputs, ctx.kwargs = tuple(inputs), kwargs
+    given = [tangent_of(x) for x in inputs]
+    ctx.has_tangent = tuple(t is not None for t in given)  # forward mode's needs_input_grad
+    if type(ctx).keep_output:
+        ctx.output = out
+    tangents = [t if t is not None else _Tensor._wrap(np.zeros_like(x.data)) for t, x in zip(given, inputs)]
+    global _dual_level_open
+    _dual_level_open = False  # the rule's own ops carry no tangents: one level of forward mode
+    try:
+        tangent = type(ctx).jvp(ctx, *tangents)
+    finally:
+        _dual_level_open = True
+    set_tangent(out, tangent)
+
+
 # ---------------------------------------------------------------------------
 # Function: a forward/backward pair; the instance is the context.
 # ---------------------------------------------------------------------------
@@ -132,6 +205,7 @@ class Function:
 
         def forward(ctx, *arrays, **kwargs) -> np.ndarray      # numpy in, numpy out
         def backward(ctx, grad) -> Tensor | tuple[Tensor | None, ...]  # Tensor ops
+        def jvp(ctx, *tangents) -> Tensor                       # Tensor ops, for forward mode
 
     and are called with ``MyOp.apply(*tensors, **kwargs)``. Both may be plain
     methods or ``@staticmethod``s (PyTorch style); either way ``ctx`` is the node.
@@ -166,6 +240,8 @@ class Function:
             out.requires_grad, out._ctx = True, ctx
             ctx.inputs, ctx.scope, ctx.freed = tuple(inputs), _scope, False
             ctx.output = out if cls.keep_output else None
+        if _dual_level_open and out.data.dtype.kind == "f" and any(id(x) in _tangents for x in inputs):
+            _forward_tangent(ctx, inputs, kwargs, out)
         return out
 
     def save_for_backward(self, *values: Any) -> None:
@@ -177,6 +253,11 @@ class Function:
 
     def backward(self, grad: Tensor) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define backward")
+
+    def jvp(self, *tangents: Tensor | None) -> Tensor:
+        """Forward mode's rule: the output's tangent J·t from the inputs' tangents (Tensor ops, like backward)."""
+        raise RuntimeError(f"{type(self).__name__} has no forward-mode rule: define jvp(ctx, *tangents) to use it "
+                           "under forward_ad.dual_level() (it works as before outside one)")
 
     def __repr__(self) -> str:
         return f"<{op_name(self)}>"
@@ -240,7 +321,10 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
                 g = _run_hooks(t, g)
             on_gradient(t, g)
             if t._ctx is not None:
-                for x, gx in _input_gradients(t._ctx, g, retain_graph):
+                sent = _input_gradients(t._ctx, g, retain_graph)
+                for observer in _observers:
+                    observer(t, g, sent)
+                for x, gx in sent:
                     grads[x] = grads[x] + gx if x in grads else gx  # used twice: the sum of both (chain rule)
     return order
 

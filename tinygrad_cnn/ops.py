@@ -31,6 +31,7 @@ from .backend.elementwise import multiply, relu, relu_grad
 from .backend.layout import middle, pad
 from .backend.linalg import matmul
 from .backend.reduce import sum_axes
+from .backend.special import erf
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -46,6 +47,9 @@ class AddFn(Function):
     def backward(ctx, grad):
         return grad, grad
 
+    def jvp(ctx, ta, tb):
+        return ta + tb
+
 
 class SubFn(Function):
     """y = a - b  ⇒  da = g, db = -g"""
@@ -56,6 +60,9 @@ class SubFn(Function):
     def backward(ctx, grad):
         return grad, (-grad if ctx.needs_input_grad[1] else None)
 
+    def jvp(ctx, ta, tb):
+        return ta - tb
+
 
 class NegFn(Function):
     """y = -a  ⇒  da = -g"""
@@ -65,6 +72,9 @@ class NegFn(Function):
 
     def backward(ctx, grad):
         return -grad
+
+    def jvp(ctx, ta):
+        return -ta
 
 
 class MulFn(Function):
@@ -77,6 +87,10 @@ class MulFn(Function):
         a, b = ctx.inputs
         need_a, need_b = ctx.needs_input_grad
         return (grad * b if need_a else None), (grad * a if need_b else None)
+
+    def jvp(ctx, ta, tb):
+        a, b = ctx.inputs
+        return ta * b + a * tb
 
 
 class DivFn(Function):
@@ -93,6 +107,9 @@ class DivFn(Function):
         grad_b = -(grad_a * ctx.output) if ctx.needs_input_grad[1] else None
         return (grad_a if ctx.needs_input_grad[0] else None), grad_b
 
+    def jvp(ctx, ta, tb):
+        return (ta - ctx.output * tb) / ctx.inputs[1]
+
 
 class PowFn(Function):
     """y = a ** b  ⇒  da = g · b · a ** (b - 1), db = g · y · ln a"""
@@ -103,21 +120,31 @@ class PowFn(Function):
         return np.power(a, b)
 
     def backward(ctx, grad):
-        a, b = ctx.inputs
         need_a, need_b = ctx.needs_input_grad
-        grad_a = grad_b = None
-        if need_a:
-            exponent = b - 1
-            zero_zero = (b.data == 0) & (a.data == 0)
-            if zero_zero.any():  # a⁰ is flat: da = 0 even at a = 0, not 0 · 0⁻¹ = nan (as PyTorch)
-                exponent = WhereFn.apply(zero_zero, np.ones((), dtype=exponent.data.dtype), exponent)
-            grad_a = grad * b * a**exponent
-        if need_b:
-            a_zero = (a.data == 0) & (b.data >= 0)
-            if a_zero.any():  # 0ᵇ is flat for b ≥ 0: db = 0 there, not 0 · ln 0 = nan (as PyTorch)
-                a = WhereFn.apply(a_zero, np.ones((), dtype=a.data.dtype), a)
-            grad_b = grad * ctx.output * a.log()
-        return grad_a, grad_b
+        return (grad * _pow_da(ctx) if need_a else None), (grad * _pow_db(ctx) if need_b else None)
+
+    def jvp(ctx, ta, tb):  # a constant exponent has no tangent, and ln a may be nan for it: skip that term
+        da = ta * _pow_da(ctx) if ctx.has_tangent[0] else 0.0
+        return da + tb * _pow_db(ctx) if ctx.has_tangent[1] else da
+
+
+def _pow_da(ctx: Function) -> Tensor:
+    """∂y/∂a = b · a ** (b - 1); a⁰ is flat, so 0 (not 0 · 0⁻¹ = nan) where a = b = 0, as PyTorch."""
+    a, b = ctx.inputs
+    exponent = b - 1
+    zero_zero = (b.data == 0) & (a.data == 0)
+    if zero_zero.any():
+        exponent = WhereFn.apply(zero_zero, np.ones((), dtype=exponent.data.dtype), exponent)
+    return b * a**exponent
+
+
+def _pow_db(ctx: Function) -> Tensor:
+    """∂y/∂b = y · ln a; 0ᵇ is flat for b ≥ 0, so 0 (not 0 · ln 0 = nan) there, as PyTorch."""
+    a, b = ctx.inputs
+    a_zero = (a.data == 0) & (b.data >= 0)
+    if a_zero.any():
+        a = WhereFn.apply(a_zero, np.ones((), dtype=a.data.dtype), a)
+    return ctx.output * a.log()
 
 
 class MaximumFn(Function):
@@ -127,9 +154,11 @@ class MaximumFn(Function):
         return np.maximum(a, b)
 
     def backward(ctx, grad):
-        a, b = ctx.inputs
-        share_a = (a.data > b.data) + 0.5 * (a.data == b.data)
-        return _split(ctx, grad, share_a.astype(grad.data.dtype, copy=False))
+        return _split(ctx, grad, _share_of_a(ctx, np.greater))
+
+    def jvp(ctx, ta, tb):
+        share_a = _share_of_a(ctx, np.greater)
+        return ta * share_a + tb * (1 - share_a)
 
 
 class MinimumFn(Function):
@@ -139,9 +168,17 @@ class MinimumFn(Function):
         return np.minimum(a, b)
 
     def backward(ctx, grad):
-        a, b = ctx.inputs
-        share_a = (a.data < b.data) + 0.5 * (a.data == b.data)
-        return _split(ctx, grad, share_a.astype(grad.data.dtype, copy=False))
+        return _split(ctx, grad, _share_of_a(ctx, np.less))
+
+    def jvp(ctx, ta, tb):
+        share_a = _share_of_a(ctx, np.less)
+        return ta * share_a + tb * (1 - share_a)
+
+
+def _share_of_a(ctx: Function, wins: np.ufunc) -> np.ndarray:
+    """1 where a is the one chosen, 1/2 at ties, 0 where b is."""
+    a, b = ctx.inputs[0].data, ctx.inputs[1].data
+    return (wins(a, b) + 0.5 * (a == b)).astype(a.dtype, copy=False)
 
 
 def _split(ctx: Function, grad: Tensor, share_a: np.ndarray) -> tuple:
@@ -161,6 +198,9 @@ class ExpFn(Function):
     def backward(ctx, grad):
         return grad * ctx.output
 
+    def jvp(ctx, ta):
+        return ta * ctx.output
+
 
 class LogFn(Function):
     """y = ln a  ⇒  da = g / a"""
@@ -171,6 +211,88 @@ class LogFn(Function):
     def backward(ctx, grad):
         return grad / ctx.inputs[0]
 
+    def jvp(ctx, ta):
+        return ta / ctx.inputs[0]
+
+
+class Log1pFn(Function):
+    """y = ln(1 + a)  ⇒  da = g / (1 + a)   (exact for tiny a, where 1 + a rounds to 1)"""
+
+    def forward(ctx, a):
+        return np.log1p(a)
+
+    def backward(ctx, grad):
+        return grad / (ctx.inputs[0] + 1.0)
+
+    def jvp(ctx, ta):
+        return ta / (ctx.inputs[0] + 1.0)
+
+
+class Expm1Fn(Function):
+    """y = eᵃ - 1  ⇒  da = g · eᵃ   (not g · (y + 1), which cancels to nothing for a ≪ 0)"""
+
+    def forward(ctx, a):
+        return np.expm1(a)
+
+    def backward(ctx, grad):
+        return grad * ctx.inputs[0].exp()
+
+    def jvp(ctx, ta):
+        return ta * ctx.inputs[0].exp()
+
+
+class SinFn(Function):
+    """y = sin a  ⇒  da = g · cos a"""
+
+    def forward(ctx, a):
+        return np.sin(a)
+
+    def backward(ctx, grad):
+        return grad * CosFn.apply(ctx.inputs[0])
+
+    def jvp(ctx, ta):
+        return ta * CosFn.apply(ctx.inputs[0])
+
+
+class CosFn(Function):
+    """y = cos a  ⇒  da = -g · sin a"""
+
+    def forward(ctx, a):
+        return np.cos(a)
+
+    def backward(ctx, grad):
+        return -(grad * SinFn.apply(ctx.inputs[0]))
+
+    def jvp(ctx, ta):
+        return -(ta * SinFn.apply(ctx.inputs[0]))
+
+
+class ErfFn(Function):
+    """y = erf a = 2/√π ∫₀ᵃ e^(-t²) dt  ⇒  da = g · 2/√π · e^(-a²)   (the exact GELU needs it)"""
+
+    def forward(ctx, a):
+        return erf(a)
+
+    def backward(ctx, grad):
+        a = ctx.inputs[0]
+        return grad * ((-(a * a)).exp() * (2 / np.sqrt(np.pi)))
+
+    def jvp(ctx, ta):
+        return ErfFn.backward(ctx, ta)
+
+
+class SignFn(Function):
+    """y = sign a (-1, 0 or 1)  ⇒  da = 0: a step function is flat wherever it has a slope at all."""
+
+    def forward(ctx, a):
+        return np.sign(a)
+
+    def backward(ctx, grad):
+        return type(grad)(np.zeros_like(grad.data))
+
+    def jvp(ctx, ta):
+        return SignFn.backward(ctx, ta)
+
 
 class ReluFn(Function):
     """y = max(a, 0)  ⇒  da = ReluGrad(g, a) = g · [a > 0]   (the mask is a constant: relu'' = 0)"""
@@ -180,6 +302,9 @@ class ReluFn(Function):
 
     def backward(ctx, grad):
         return ReluGradFn.apply(grad, ctx.inputs[0])
+
+    def jvp(ctx, ta):
+        return ReluGradFn.apply(ta, ctx.inputs[0])
 
 
 class ReluGradFn(Function):
@@ -200,6 +325,9 @@ class ReluGradFn(Function):
     def backward(ctx, grad):
         return (ReluGradFn.apply(grad, ctx.inputs[1]) if ctx.needs_input_grad[0] else None), None
 
+    def jvp(ctx, tg, ta):
+        return ReluGradFn.apply(tg, ctx.inputs[1])
+
 
 class SigmoidFn(Function):
     """y = 1 / (1 + e⁻ᵃ)  ⇒  da = g · y · (1 - y)"""
@@ -213,6 +341,9 @@ class SigmoidFn(Function):
 
     def backward(ctx, grad):
         return SigmoidGradFn.apply(grad, ctx.output)
+
+    def jvp(ctx, ta):
+        return SigmoidGradFn.apply(ta, ctx.output)
 
 
 class SigmoidGradFn(Function):
@@ -229,6 +360,10 @@ class SigmoidGradFn(Function):
         need_g, need_y = ctx.needs_input_grad
         return (grad * y * (1 - y) if need_g else None), (grad * g * (1 - 2 * y) if need_y else None)
 
+    def jvp(ctx, tg, ty):
+        g, y = ctx.inputs
+        return tg * y * (1 - y) + ty * g * (1 - 2 * y)
+
 
 class TanhFn(Function):
     """y = tanh a  ⇒  da = g · (1 - y²)"""
@@ -240,6 +375,9 @@ class TanhFn(Function):
 
     def backward(ctx, grad):
         return TanhGradFn.apply(grad, ctx.output)
+
+    def jvp(ctx, ta):
+        return TanhGradFn.apply(ta, ctx.output)
 
 
 class TanhGradFn(Function):
@@ -256,6 +394,10 @@ class TanhGradFn(Function):
         need_g, need_y = ctx.needs_input_grad
         return (grad * (1 - y * y) if need_g else None), (grad * g * y * -2.0 if need_y else None)
 
+    def jvp(ctx, tg, ty):
+        g, y = ctx.inputs
+        return tg * (1 - y * y) + ty * g * y * -2.0
+
 
 class AbsFn(Function):
     """y = |a|  ⇒  da = g · sign(a)   (0 at a = 0, as in PyTorch)"""
@@ -265,6 +407,9 @@ class AbsFn(Function):
 
     def backward(ctx, grad):
         return grad * np.sign(ctx.inputs[0].data)
+
+    def jvp(ctx, ta):
+        return ta * np.sign(ctx.inputs[0].data)
 
 
 class ClipFn(Function):
@@ -283,6 +428,9 @@ class ClipFn(Function):
             inside &= a <= ctx.high
         return grad * inside
 
+    def jvp(ctx, ta):
+        return ClipFn.backward(ctx, ta)
+
 
 class WhereFn(Function):
     """y = a where cond else b  ⇒  da = g where cond, db = g elsewhere (cond gets none)."""
@@ -298,6 +446,9 @@ class WhereFn(Function):
         grad_b = WhereFn.apply(cond, zero, grad) if need_b else None
         return None, grad_a, grad_b
 
+    def jvp(ctx, tcond, ta, tb):
+        return WhereFn.apply(ctx.inputs[0], ta, tb)
+
 
 class CastFn(Function):
     """y = a as another dtype  ⇒  da = g cast back (a gradient always has its tensor's dtype)."""
@@ -308,6 +459,9 @@ class CastFn(Function):
 
     def backward(ctx, grad):
         return CastFn.apply(grad, dtype=ctx.input_dtype)
+
+    def jvp(ctx, ta):
+        return CastFn.apply(ta, **ctx.kwargs)
 
 
 # ------------------------------------------------------------- reductions
@@ -323,6 +477,9 @@ class SumFn(Function):
     def backward(ctx, grad):
         return grad.reshape(ctx.kept_shape).expand(ctx.input_shape)
 
+    def jvp(ctx, ta):
+        return SumFn.apply(ta, **ctx.kwargs)
+
 
 class MaxFn(Function):
     """y = max over `axis` of a  ⇒  da = g shared evenly among the positions that hold the max."""
@@ -336,17 +493,38 @@ class MaxFn(Function):
         return out if keepdims else out.reshape([s for i, s in enumerate(out.shape) if i not in axis])
 
     def backward(ctx, grad):
-        a = ctx.inputs[0]
         (out,) = ctx.saved_tensors
-        is_max = a.data == out
-        share = is_max / is_max.sum(axis=ctx.axis, keepdims=True)
-        return grad.reshape(out.shape).expand(a.shape) * share.astype(a.data.dtype, copy=False)
+        return grad.reshape(out.shape).expand(ctx.inputs[0].shape) * _max_shares(ctx)
+
+    def jvp(ctx, ta):
+        return (ta * _max_shares(ctx)).sum(ctx.axis, keepdims=ctx.keepdims)
+
+
+def _max_shares(ctx: Function) -> np.ndarray:
+    """1/k at each of the k positions that hold their window's max, 0 elsewhere."""
+    a = ctx.inputs[0].data
+    is_max = a == ctx.saved_tensors[0]
+    return (is_max / is_max.sum(axis=ctx.axis, keepdims=True)).astype(a.dtype, copy=False)
 
 
 class MinFn(MaxFn):
     """y = min over `axis` of a  ⇒  da = g shared evenly among the positions that hold the min."""
 
     reduce = staticmethod(np.min)
+
+
+class CumsumFn(Function):
+    """y_i = Σ_{j ≤ i} a_j along `axis`  ⇒  da_j = Σ_{i ≥ j} g_i: the same scan, run from the other end."""
+
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        return np.cumsum(a, axis=axis)
+
+    def backward(ctx, grad):
+        return grad.flip(ctx.axis).cumsum(ctx.axis).flip(ctx.axis)
+
+    def jvp(ctx, ta):
+        return CumsumFn.apply(ta, **ctx.kwargs)
 
 
 # ------------------------------------------------------------- movement (no arithmetic)
@@ -359,6 +537,9 @@ class ReshapeFn(Function):
 
     def backward(ctx, grad):
         return grad.reshape(ctx.input_shape)
+
+    def jvp(ctx, ta):
+        return ReshapeFn.apply(ta, **ctx.kwargs)
 
 
 class PermuteFn(Function):
@@ -373,6 +554,9 @@ class PermuteFn(Function):
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
         return grad.permute(*inverse)
+
+    def jvp(ctx, ta):
+        return PermuteFn.apply(ta, **ctx.kwargs)
 
 
 class ExpandFn(Function):
@@ -395,6 +579,9 @@ class ExpandFn(Function):
         summed = grad.sum(axis=axes, keepdims=True) if axes else grad
         return summed.reshape(ctx.input_shape) if lead else summed
 
+    def jvp(ctx, ta):
+        return ExpandFn.apply(ta, **ctx.kwargs)
+
 
 class PadFn(Function):
     """y = a surrounded by `value`  ⇒  da = the middle of g (a slice).
@@ -411,6 +598,9 @@ class PadFn(Function):
     def backward(ctx, grad):
         return SliceFn.apply(grad, key=ctx.middle)
 
+    def jvp(ctx, ta):
+        return PadFn.apply(ta, pad_width=ctx.kwargs["pad_width"], value=0.0)  # the border is constant
+
 
 class SliceFn(Function):
     """y = a[key] for basic indexing (ints, slices, None, ...)  ⇒  da = g placed into zeros."""
@@ -421,6 +611,9 @@ class SliceFn(Function):
 
     def backward(ctx, grad):
         return UnsliceFn.apply(grad, key=ctx.key, shape=ctx.input_shape)
+
+    def jvp(ctx, ta):
+        return SliceFn.apply(ta, **ctx.kwargs)
 
 
 class UnsliceFn(Function):
@@ -435,6 +628,9 @@ class UnsliceFn(Function):
     def backward(ctx, grad):
         return SliceFn.apply(grad, key=ctx.key)
 
+    def jvp(ctx, ta):
+        return UnsliceFn.apply(ta, **ctx.kwargs)
+
 
 class GatherFn(Function):
     """y = a[index] for integer-array indexing  ⇒  da = g scatter-added (repeats accumulate)."""
@@ -445,6 +641,9 @@ class GatherFn(Function):
 
     def backward(ctx, grad):
         return ScatterAddFn.apply(grad, key=ctx.key, shape=ctx.input_shape)
+
+    def jvp(ctx, ta):
+        return GatherFn.apply(ta, **ctx.kwargs)
 
 
 class ScatterAddFn(Function):
@@ -458,6 +657,9 @@ class ScatterAddFn(Function):
 
     def backward(ctx, grad):
         return GatherFn.apply(grad, key=ctx.key)
+
+    def jvp(ctx, ta):
+        return ScatterAddFn.apply(ta, **ctx.kwargs)
 
 
 class CatFn(Function):
@@ -475,6 +677,9 @@ class CatFn(Function):
             grads.append(SliceFn.apply(grad, key=(*lead, slice(start, start + size))) if needed else None)
             start += size
         return tuple(grads)
+
+    def jvp(ctx, *tangents):
+        return CatFn.apply(*tangents, **ctx.kwargs)
 
 
 # ------------------------------------------------------------- linear algebra
@@ -494,3 +699,7 @@ class MatmulFn(Function):
         grad_a = grad @ b.transpose(-1, -2) if need_a else None
         grad_b = a.transpose(-1, -2) @ grad if need_b else None
         return grad_a, grad_b
+
+    def jvp(ctx, ta, tb):
+        a, b = ctx.inputs
+        return ta @ b + a @ tb

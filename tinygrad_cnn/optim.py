@@ -1,8 +1,10 @@
-"""Optimizers (SGD, Adam, AdamW) and learning-rate schedules (StepLR, CosineAnnealingLR).
+"""Optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) and learning-rate schedules (StepLR,
+MultiStepLR, ExponentialLR, LinearLR, LambdaLR, CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau).
 
 The update formulas, argument names, defaults and ``state_dict`` layout are
-PyTorch's (``torch/optim/sgd.py``, ``adam.py``, ``lr_scheduler.py``), so the same
-starting weights and gradients give the same trajectory, to float32 rounding.
+PyTorch's (``torch/optim/sgd.py``, ``adam.py``, ``rmsprop.py``, ``adagrad.py``,
+``lr_scheduler.py``), so the same starting weights and gradients give the same
+trajectory, to float32 rounding.
 
 An optimizer step runs every training iteration on every parameter, so it works
 on numpy arrays, never on Tensors (no graph is recorded, no Tensor overhead):
@@ -18,9 +20,11 @@ on numpy arrays, never on Tensors (no graph is recorded, no Tensor overhead):
 
 from __future__ import annotations
 
+import copy
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from types import EllipsisType
+from types import EllipsisType, FunctionType
 from typing import Any
 
 import numpy as np
@@ -331,6 +335,136 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, decoupled_weight_decay=True)
 
 
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by a running root-mean-square of its recent values.
+
+    g ← ∇θ + λθ;  v ← αv + (1 − α)g²;  centered: ḡ ← αḡ + (1 − α)g, v̂ = v − ḡ², else v̂ = v;
+    momentum μ > 0: b ← μb + g/(√v̂ + ε), θ ← θ − η·b;  else θ ← θ − η·g/(√v̂ + ε)
+    (η = lr, α = alpha, λ = weight_decay.) `centered` divides by an estimate of the gradient's
+    standard deviation instead of its RMS. There is no bias correction (unlike Adam), so the
+    first steps are large: v starts at 0 and grows as 1 − αᵗ.
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                                      weight_decay=weight_decay))
+
+    def _check_options(self, group: dict[str, Any], index: int) -> None:
+        super()._check_options(group, index)
+        for name in ("eps", "momentum", "alpha"):
+            if group[name] < 0:
+                raise ValueError(f"RMSprop: invalid {name} {group[name]} in group {index} (must be >= 0)")
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        weight_decay, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
+        for x, g, state in self._grads(group):
+            if not state:  # PyTorch's order of the entries: step, square_avg, momentum_buffer, grad_avg
+                state.update(step=0, square_avg=np.zeros_like(x))
+                if momentum > 0:
+                    state["momentum_buffer"] = np.zeros_like(x)
+                if centered:
+                    state["grad_avg"] = np.zeros_like(x)
+            state["step"] += 1
+            f = x.dtype.type
+            d = g
+            if weight_decay != 0:
+                d = self._tmp(x, 0)
+                np.multiply(x, f(weight_decay), out=d)
+                d += g
+            u, avg = self._tmp(x, 1), self._tmp(x, 2)
+            v = state["square_avg"]
+            v *= f(alpha)
+            np.multiply(d, f(1 - alpha), out=u)
+            u *= d
+            v += u
+            if centered:  # if switched on after the first step, the average starts at 0 then
+                m = state.setdefault("grad_avg", np.zeros_like(x))
+                _lerp(m, d, 1 - alpha, u)
+                np.multiply(m, m, out=avg)
+                np.subtract(v, avg, out=avg)
+                np.sqrt(avg, out=avg)
+            else:
+                np.sqrt(v, out=avg)
+            avg += f(eps)
+            np.divide(d, avg, out=u)  # g / (√v̂ + ε)
+            if momentum > 0:
+                buf = state.setdefault("momentum_buffer", np.zeros_like(x))
+                buf *= f(momentum)
+                buf += u
+                np.multiply(buf, f(-lr), out=u)
+            else:
+                u *= f(-lr)
+            x += u
+
+
+class Adagrad(Optimizer):
+    """Adagrad: each coordinate's step shrinks with the sum of all its squared gradients so far.
+
+    g ← ∇θ + λθ;  s ← s + g²;  θ ← θ − η/(1 + (t − 1)·δ) · g/(√s + ε)
+    (η = lr, δ = lr_decay, λ = weight_decay, t = step; s starts at `initial_accumulator_value`.)
+    Rarely-seen features keep large steps, frequent ones get small steps; since s only grows,
+    the step sizes only shrink (the problem RMSprop's running average addresses).
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value))
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group; its parameters' state (step 0, s filled with the initial value) is made now, as PyTorch does."""
+        super().add_param_group(group)
+        new = self.param_groups[-1]
+        for p in new["params"]:
+            self.state[p] = self._fresh_state(p.data, new)
+
+    @staticmethod
+    def _fresh_state(x: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        return {"step": 0, "sum": np.full_like(x, group["initial_accumulator_value"])}
+
+    def _check_options(self, group: dict[str, Any], index: int) -> None:
+        super()._check_options(group, index)
+        for name in ("lr_decay", "initial_accumulator_value", "eps"):
+            if group[name] < 0:
+                raise ValueError(f"Adagrad: invalid {name} {group[name]} in group {index} (must be >= 0)")
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, lr_decay, eps, weight_decay = group["lr"], group["lr_decay"], group["eps"], group["weight_decay"]
+        for x, g, state in self._grads(group):
+            if not state:  # a state loaded without this parameter's entry
+                state.update(self._fresh_state(x, group))
+            state["step"] += 1
+            f = x.dtype.type
+            d = g
+            if weight_decay != 0:
+                d = self._tmp(x, 0)
+                np.multiply(x, f(weight_decay), out=d)
+                d += g
+            clr = lr / (1 + (state["step"] - 1) * lr_decay)
+            s, u = state["sum"], self._tmp(x, 1)
+            np.multiply(d, d, out=u)
+            s += u
+            np.sqrt(s, out=u)
+            u += f(eps)
+            np.divide(d, u, out=u)
+            u *= f(-clr)
+            x += u
+
+
+def _lerp(m: np.ndarray, d: np.ndarray, weight: float, u: np.ndarray) -> None:
+    """m ← m + w·(d − m) in place, in PyTorch's two forms (the second is exact at w = 1); `u` is work space."""
+    w = m.dtype.type(weight)
+    np.subtract(d, m, out=u)
+    if abs(w) < 0.5:
+        u *= w
+        m += u
+    else:
+        u *= 1 - w  # 1 − w in the array's dtype, as PyTorch computes it
+        np.subtract(d, u, out=m)
+
+
 # ---------------------------------------------------------------------------
 # Learning-rate schedules: call `scheduler.step()` once per epoch, after `optimizer.step()`.
 # ---------------------------------------------------------------------------
@@ -343,9 +477,7 @@ class LRScheduler:
     """
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
+        self.optimizer = _check_optimizer(type(self).__name__, optimizer)
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
@@ -377,14 +509,15 @@ class LRScheduler:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything but the optimizer, as PyTorch's schedulers save it."""
-        return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items() if k != "optimizer"}
+        return {k: copy.copy(v) if isinstance(v, (list, dict)) else v
+                for k, v in vars(self).items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what `state_dict` saved (keys this class does not know are ignored)."""
         known = self.state_dict()
         for key, value in state_dict.items():
             if key in known:
-                setattr(self, key, list(value) if isinstance(value, list) else value)
+                setattr(self, key, copy.copy(value) if isinstance(value, (list, dict)) else value)
 
 
 class StepLR(LRScheduler):
@@ -430,3 +563,308 @@ class CosineAnnealingLR(LRScheduler):
                     for base, group in zip(self.base_lrs, groups)]
         ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
         return [ratio * (group["lr"] - eta_min) + eta_min for group in groups]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by `gamma` at each milestone: η_e = η₀·γ^(number of milestones ≤ e).
+
+    The milestones are kept as a `Counter`, as PyTorch does, so one listed n times multiplies by γⁿ.
+    """
+
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1):
+        self.milestones = Counter(milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch not in self.milestones:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in groups]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.milestones = Counter({int(k): n for k, n in self.milestones.items()})  # JSON made the keys strings
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by `gamma` every epoch: η_e = η₀·γᵉ."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self._is_initial:  # a resumed schedule must not take one more step
+            return [group["lr"] for group in groups]
+        return [group["lr"] * self.gamma for group in groups]
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate by a factor going linearly from `start_factor` to `end_factor` in `total_iters` epochs.
+
+    η_e = η₀·(s + (t − s)·min(e, T)/T), the usual warm-up (s = start_factor, t = end_factor, T = total_iters).
+    Like PyTorch it sets η₀·s when created and then multiplies the current lr by the ratio of
+    successive factors, so it can be chained with a change made by hand.
+    """
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups, e, s, t = self.optimizer.param_groups, self.last_epoch, self.start_factor, self.end_factor
+        if e == 0:
+            return [group["lr"] * s for group in groups]
+        if self._is_initial or e > self.total_iters:
+            return [group["lr"] for group in groups]
+        ratio = 1.0 + (t - s) / (self.total_iters * s + (e - 1) * (t - s))  # factor(e) / factor(e − 1)
+        return [group["lr"] * ratio for group in groups]
+
+
+class LambdaLR(LRScheduler):
+    """η_e = η₀·λ(e) for a function λ you give (one for all groups, or a list with one per group)."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+                 last_epoch: int = -1):
+        groups = _check_optimizer("LambdaLR", optimizer).param_groups
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(groups):
+                raise ValueError(f"LambdaLR: expected {len(groups)} lr_lambdas (one per parameter group), "
+                                 f"got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(groups)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """As the base class, but "lr_lambdas" holds None for a plain function (code is not state)
+        and a copy of the attributes of a callable object."""
+        state = {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+        state["lr_lambdas"] = [None if isinstance(fn, FunctionType) else dict(vars(fn)) for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "lr_lambdas"})
+        for fn, attributes in zip(self.lr_lambdas, state_dict.get("lr_lambdas", [])):
+            if attributes is not None:
+                vars(fn).update(attributes)
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin): the lr rises from max_lr/div_factor to max_lr, then falls far below.
+
+    Meant to be stepped after every batch, `total_steps` times (or `epochs`·`steps_per_epoch`):
+    phase 1 (the first `pct_start` of the steps) anneals the lr from η₀ = max_lr/div_factor up to
+    max_lr, phase 2 from max_lr down to η₀/final_div_factor (`three_phase`: back to η₀, then a
+    third phase down to the minimum). Each phase anneals with a half cosine, a + (b − a)(1 − cos πp)/2,
+    or linearly. With `cycle_momentum` the momentum (β₁ for Adam-style optimizers) moves the other
+    way, from max_momentum down to base_momentum and back. It sets the starting values when created.
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr: float | list[float], total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float | list[float] = 0.85, max_momentum: float | list[float] = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1):
+        groups = _check_optimizer("OneCycleLR", optimizer).param_groups
+        if total_steps is not None:
+            if not isinstance(total_steps, int) or total_steps <= 0:
+                raise ValueError(f"OneCycleLR: expected a positive integer total_steps, got {total_steps}")
+            self.total_steps = total_steps
+        elif epochs is not None and steps_per_epoch is not None:
+            for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+                if not isinstance(value, int) or value <= 0:
+                    raise ValueError(f"OneCycleLR: expected a positive integer {name}, got {value}")
+            self.total_steps = epochs * steps_per_epoch
+        else:
+            raise ValueError("OneCycleLR: give either total_steps or both epochs and steps_per_epoch")
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: expected a float pct_start between 0 and 1, got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        up, last = float(pct_start * self.total_steps) - 1, self.total_steps - 1
+        if three_phase:
+            self._schedule_phases = [
+                _phase(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                       "max_momentum"),
+                _phase(last, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        else:
+            self._schedule_phases = [
+                _phase(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(last, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+            ]
+        self._anneal_func_type = anneal_strategy
+        max_lrs = _per_group("OneCycleLR", "max_lr", groups, max_lr)
+        if last_epoch == -1:
+            for group, top in zip(groups, max_lrs):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"OneCycleLR: cycle_momentum=True needs an optimizer with a momentum or betas "
+                                 f"option, and {type(optimizer).__name__} has neither (pass cycle_momentum=False)")
+            self.use_beta1 = "betas" in optimizer.defaults
+            highs = _per_group("OneCycleLR", "max_momentum", groups, max_momentum)
+            lows = _per_group("OneCycleLR", "base_momentum", groups, base_momentum)
+            if last_epoch == -1:  # the first step (in LRScheduler.__init__) sets the momentum to max_momentum
+                for group, high, low in zip(groups, highs, lows):
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {step} times; the schedule has total_steps="
+                             f"{self.total_steps} (make a new scheduler to go on)")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
+                if step <= end or i == len(self._schedule_phases) - 1:
+                    pct = (step - start) / (end - start)
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        momentum = self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
+                        self._set_momentum(group, momentum)
+                    break
+                start = end
+        return lrs
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by `factor` when a metric has stopped improving for more than `patience` epochs.
+
+    `step(metric)` takes the value to watch (a validation loss, or an accuracy with mode='max').
+    A value counts as better than the best so far when it beats it by the threshold: in mode
+    'min', x < best·(1 − threshold) ('rel') or x < best − threshold ('abs'); mode 'max' mirrors
+    it. After a reduction, `cooldown` epochs pass before bad epochs count again. The lr never
+    drops below `min_lr`, and a reduction smaller than `eps` is skipped.
+    """
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | list[float] = 0, eps: float = 1e-8):
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1.0, got {factor}")
+        self.factor = factor
+        self.optimizer = _check_optimizer("ReduceLROnPlateau", optimizer)
+        groups = optimizer.param_groups
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
+        self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", groups, min_lr)
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in groups]
+        self._init_is_better(mode, threshold, threshold_mode)
+        self._reset()
+
+    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+
+    def _reset(self) -> None:
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a: float, best: float) -> bool:
+        if self.mode == "min":
+            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, metrics: float) -> None:  # type: ignore[override]
+        """Record one epoch's metric (a number or a one-element Tensor) and reduce the lr if it has stalled."""
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs during the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(self.min_lrs) != len(groups):
+            if self.default_min_lr is None:
+                raise RuntimeError(f"ReduceLROnPlateau: the optimizer has {len(groups)} parameter groups, "
+                                   f"min_lr has {len(self.min_lrs)} values (set `min_lrs` to one per group)")
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old = float(group["lr"])
+            new = max(old * self.factor, min_lr)
+            if old - new > self.eps:
+                group["lr"] = new
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
+def _phase(end_step: float, start_lr: str, end_lr: str, start_momentum: str, end_momentum: str) -> dict[str, Any]:
+    """One phase of OneCycleLR: the step it ends at, and the group keys of its start and end values."""
+    return dict(end_step=end_step, start_lr=start_lr, end_lr=end_lr, start_momentum=start_momentum,
+                end_momentum=end_momentum)
+
+
+def _check_optimizer(who: str, optimizer: Any) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{who}: {type(optimizer).__name__} is not an Optimizer")
+    return optimizer
+
+
+def _per_group(who: str, name: str, groups: list[dict[str, Any]], value: Any) -> list[Any]:
+    """`value` repeated for each group, or a list/tuple checked to hold one value per group."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(groups):
+            raise ValueError(f"{who}: {name} has {len(value)} values, the optimizer {len(groups)} parameter groups")
+        return list(value)
+    return [value] * len(groups)

@@ -380,6 +380,72 @@ class Tensor:
     def abs(self) -> Tensor:
         return ops.AbsFn.apply(self)
 
+    def __abs__(self) -> Tensor:
+        return ops.AbsFn.apply(self)
+
+    def neg(self) -> Tensor:
+        return ops.NegFn.apply(self)
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def rsqrt(self) -> Tensor:
+        """1 / √x."""
+        return self._to_float() ** -0.5
+
+    def sin(self) -> Tensor:
+        return ops.SinFn.apply(self._to_float())
+
+    def cos(self) -> Tensor:
+        return ops.CosFn.apply(self._to_float())
+
+    def log1p(self) -> Tensor:
+        """ln(1 + x), exact where x is too small for 1 + x to tell it from 1."""
+        return ops.Log1pFn.apply(self._to_float())
+
+    def expm1(self) -> Tensor:
+        """eˣ - 1, exact for tiny x."""
+        return ops.Expm1Fn.apply(self._to_float())
+
+    def erf(self) -> Tensor:
+        """The error function, accurate to float64 rounding (the exact GELU is x · ½(1 + erf(x/√2)))."""
+        return ops.ErfFn.apply(self._to_float())
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1; its gradient is zero (as PyTorch's)."""
+        return ops.SignFn.apply(self) if self.requires_grad else Tensor._wrap(np.sign(self.data))
+
+    # method forms of the operators, with PyTorch's extra arguments
+    def add(self, other: Any, *, alpha: Scalar = 1) -> Tensor:
+        """self + alpha · other."""
+        return self + (other if alpha == 1 else self._operand(other) * alpha)
+
+    def sub(self, other: Any, *, alpha: Scalar = 1) -> Tensor:
+        """self - alpha · other."""
+        return self - (other if alpha == 1 else self._operand(other) * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        """self / other; rounding_mode 'trunc' or 'floor' rounds the quotient (and has no gradient, as PyTorch)."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        other = self._operand(other)
+        a, b = _promote(self, other) if self.dtype != other.dtype else (self, other)
+        broadcast_shape(a.shape, b.shape, "div")
+        if a.dtype.kind == "f":
+            quotient = np.true_divide(a.data, b.data)
+            return Tensor._wrap(np.floor(quotient) if rounding_mode == "floor" else np.trunc(quotient))
+        if rounding_mode == "floor":
+            return Tensor._wrap(np.floor_divide(a.data, b.data))
+        return Tensor._wrap((np.trunc(a.data / b.data)).astype(a.dtype))
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
     def clip(self, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:
         """Limit values to [min, max]; the gradient passes where min ≤ x ≤ max (PyTorch's clamp)."""
         if min is None and max is None:
@@ -443,6 +509,61 @@ class Tensor:
 
     def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
         return Tensor._wrap(np.asarray(np.argmin(self.data, axis=_one_axis(self, axis, dim), keepdims=keepdims)))
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None) -> Tensor:
+        """The product along `dim` (of everything when None), as a tree of pairwise multiplications.
+
+        Multiplying halves (x₀·x₁, x₂·x₃, ...) until one is left takes log₂ n steps
+        and gives the gradient Π_{j≠i} x_j exactly, even where some x are zero (the
+        shortcut y / x_i divides by zero there), and its second derivative for free.
+        """
+        dim = axis if dim is None else dim
+        x = self if dim is not None else self.reshape(-1)
+        if x.ndim == 0:
+            return x
+        d = _axis(dim, x.ndim, "prod") if dim is not None else 0
+        if x.dtype.kind == "b":
+            x = x.astype(np.int64)
+        if x.shape[d] == 0:
+            return Tensor(np.ones(x.shape[:d] + ((1,) if keepdim else ()) + x.shape[d + 1:], dtype=x.dtype))
+        lead = (slice(None),) * d
+        while x.shape[d] > 1:
+            n = x.shape[d]
+            pairs = x[(*lead, slice(0, n - 1, 2))] * x[(*lead, slice(1, n, 2))]
+            x = Tensor.cat([pairs, x[(*lead, slice(n - 1, n))]], axis=d) if n % 2 else pairs
+        return x if keepdim and dim is not None else x.squeeze(d)
+
+    def cumsum(self, dim: int, *, axis: int | None = None) -> Tensor:
+        """Running sums along `dim`: y_i = x_0 + ... + x_i."""
+        d = _axis(dim if axis is None else axis, self.ndim, "cumsum")
+        x = self.astype(np.int64) if self.dtype.kind == "b" else self
+        return ops.CumsumFn.apply(x, axis=d) if self.ndim else x
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The p-norm over `dim` (all elements when None): p = 1, 2 ('fro'), inf, -inf, 0 or any other number.
+
+        At a zero vector the 2-norm has no derivative; the gradient there is 0, as
+        PyTorch's (`sqrt` alone would give 0 · ∞ = nan).
+        """
+        if p == "fro":
+            p = 2
+        if not isinstance(p, (int, float)) or isinstance(p, bool):
+            raise ValueError(f"norm: p must be a number, 'fro', inf or -inf, got {p!r}")
+        x = self._to_float()
+        axes = _axes(x, dim, None, "norm")
+        if p == math.inf:
+            return x.abs().max(axes, keepdim)
+        if p == -math.inf:
+            return x.abs().min(axes, keepdim)
+        if p == 0:
+            return (x != 0).astype(x.dtype).sum(axes, keepdim)
+        if p == 1:
+            return x.abs().sum(axes, keepdim)
+        total = (x * x if p == 2 else x.abs() ** p).sum(axes, keepdim)
+        zero = total.data == 0
+        if not zero.any():
+            return total ** (1.0 / p)
+        return Tensor.where(zero, 0.0, Tensor.where(zero, 1.0, total) ** (1.0 / p))
 
     # ------------------------------------------------------------------ softmax family
     def logsumexp(self, axis: Any = -1, keepdims: bool = False, *, dim: Any = None) -> Tensor:
@@ -524,6 +645,69 @@ class Tensor:
             raise ValueError(f"pad: need {self.ndim} non-negative (before, after) pairs for shape {self.shape}, "
                              f"got {pad_width}")
         return ops.PadFn.apply(self, pad_width=pairs, value=value)
+
+    def flip(self, *dims: Any) -> Tensor:
+        """Reverse the order of the elements along each of `dims` (a view: a slice with step -1)."""
+        axes = {_axis(d, self.ndim, "flip") for d in _shape_arg(dims)} if self.ndim else set()
+        return self[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(self.ndim))]
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        """Shift the elements along `dims` by `shifts`, wrapping around (flattened first when dims is None)."""
+        if dims is None:
+            if not isinstance(shifts, int):
+                raise ValueError(f"roll: with dims=None, shifts must be one int, got {shifts!r}")
+            return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
+        shifts, dims = (shifts,) if isinstance(shifts, int) else tuple(shifts), (dims,) if isinstance(
+            dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+        x = self
+        for shift, dim in zip(shifts, dims):
+            d = _axis(dim, self.ndim, "roll")
+            n = x.shape[d]
+            s = shift % n if n else 0
+            if s:
+                lead = (slice(None),) * d
+                x = Tensor.cat([x[(*lead, slice(n - s, n))], x[(*lead, slice(0, n - s))]], axis=d)
+        return x
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """out[i][j][k] = self[index[i][j][k]][j][k] for dim = 0 (and so on): PyTorch's gather.
+
+        `index` has self's number of dimensions and is no larger than self outside
+        `dim`. Built as integer-array indexing (the index along `dim`, a plain
+        arange along every other axis), whose backward scatter-adds.
+        """
+        idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+        d = _axis(dim, max(self.ndim, 1), "gather")
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
+        if idx.ndim != self.ndim:
+            raise ValueError(f"gather: index has {idx.ndim} dimensions, input has {self.ndim} (shape {self.shape})")
+        small = all(s <= t for i, (s, t) in enumerate(zip(idx.shape, self.shape)) if i != d)
+        if not small:
+            raise ValueError(f"gather: index of shape {idx.shape} is larger than input {self.shape} outside dim {d}")
+        if idx.size and (idx.min() < 0 or idx.max() >= max(self.shape[d:d + 1] or (1,))):
+            bad = idx[(idx < 0) | (idx >= (self.shape[d] if self.ndim else 1))].flat[0]
+            raise IndexError(f"gather: index {int(bad)} is out of bounds for dimension {d} with size "
+                             f"{self.shape[d] if self.ndim else 1}")
+        if self.ndim == 0:
+            return self.reshape(()) if idx.size else self
+        key = list(np.indices(idx.shape, sparse=True))
+        key[d] = idx
+        return ops.GatherFn.apply(self, key=tuple(key))
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """`value` where `mask` is True, self elsewhere (mask broadcasts to self's shape)."""
+        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        if m.dtype != np.bool_:
+            raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+        if broadcast_shape(m.shape, self.shape, "masked_fill") != self.shape:
+            raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to the input's {self.shape}")
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        out = Tensor.where(m, self._operand(value).astype(self.dtype), self)
+        return out
 
     def __getitem__(self, key: Any) -> Tensor:
         key = key if isinstance(key, tuple) else (key,)

@@ -30,6 +30,17 @@ def pair(value: Any, name: str, op: str, minimum: int) -> Pair:
     return int(value[0]), int(value[1])
 
 
+def single(value: Any, name: str, op: str, minimum: int) -> int:
+    """An int or a one-element tuple or list of ints: what PyTorch accepts for every size argument of a 1-D op."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int or a one-element tuple of ints, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
 def check_4d(x: Tensor, op: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
@@ -57,27 +68,101 @@ def window_geometry(x: Tensor, op: str, kernel: Any, stride: Any, padding: Any, 
     return g
 
 
-def conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
-                  groups: int) -> Geometry:
-    """The windows of conv2d(x, weight, bias, ...), after checking that the shapes, dtypes and groups agree."""
-    op = "conv2d"
-    check_4d(x, op)
-    if weight.ndim != 4:
-        raise ValueError(f"{op}: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {weight.shape}")
-    c, (c_out, c_group) = x.shape[1], weight.shape[:2]
+# what each rank's input and weight look like, for the messages: spatial dims → (input, kernel axes)
+LAYOUTS = {1: ("(N, C, L)", "k"), 2: ("(N, C, H, W)", "kh, kw")}
+
+
+def check_operands(x: Tensor, weight: Tensor, groups: int, op: str, spatial: int, transposed: bool = False) -> None:
+    """Ranks, dtypes and the groups argument of a convolution over `spatial` axes (1 or 2).
+
+    A convolution's weight is (C_out, C_in/groups, k...), a transposed
+    convolution's (C_in, C_out/groups, k...): its input channels come first.
+    """
+    shape, kernel = LAYOUTS[spatial]
+    if x.ndim != spatial + 2:
+        raise ValueError(f"{op}: expected a {spatial + 2}-D input {shape}, got shape {x.shape}")
+    if weight.ndim != spatial + 2:
+        channels = "C_in, C_out/groups" if transposed else "C_out, C_in/groups"
+        raise ValueError(f"{op}: weight must be {spatial + 2}-D ({channels}, {kernel}), got shape {weight.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
         raise TypeError(f"{op}: groups must be an int, got {groups!r}")
     if x.dtype != weight.dtype:
         raise TypeError(f"{op}: input is {x.dtype} but weight is {weight.dtype}; cast one with .astype()")
+
+
+def check_bias(bias: Tensor | None, c_out: int, weight: Tensor, op: str) -> None:
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{op}: bias must have shape ({c_out},) for weight of shape {weight.shape}, got {bias.shape}")
+
+
+def check_channels(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, op: str) -> None:
+    """A convolution's channels: groups divide C_in and C_out, the weight reads C_in/groups per group, bias (C_out,)."""
+    c, (c_out, c_group) = x.shape[1], weight.shape[:2]
     if groups < 1 or c % groups or c_out % groups:
         raise ValueError(f"{op}: groups={groups} must divide both the input channels ({c}) and the output "
                          f"channels ({c_out}); input shape {x.shape}, weight shape {weight.shape}")
     if c_group * groups != c:
         raise ValueError(f"{op}: input of shape {x.shape} has {c} channels, but weight of shape {weight.shape} "
                          f"expects {c_group * groups} (= {c_group} per group × {groups} groups)")
-    if bias is not None and bias.shape != (c_out,):
-        raise ValueError(f"{op}: bias must have shape ({c_out},) for weight of shape {weight.shape}, got {bias.shape}")
+    check_bias(bias, c_out, weight, op)
+
+
+def conv_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
+                  groups: int) -> Geometry:
+    """The windows of conv2d(x, weight, bias, ...), after checking that the shapes, dtypes and groups agree."""
+    op = "conv2d"
+    check_operands(x, weight, groups, op, 2)
+    check_channels(x, weight, bias, groups, op)
     return window_geometry(x, op, weight.shape[2:], stride, padding, dilation)
+
+
+def conv1d_sizes(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
+                 groups: int) -> tuple[int, int | str, int]:
+    """conv1d's (stride, padding, dilation) as ints (padding may stay 'same' / 'valid'), every argument checked."""
+    op = "conv1d"
+    check_operands(x, weight, groups, op, 1)
+    check_channels(x, weight, bias, groups, op)
+    stride, dilation = single(stride, "stride", op, 1), single(dilation, "dilation", op, 1)
+    if isinstance(padding, str):
+        check_padding_string(padding, stride, op)
+        return stride, padding, dilation
+    padding, kernel, length = single(padding, "padding", op, 0), weight.shape[2], x.shape[2]
+    if dilation * (kernel - 1) + 1 > length + 2 * padding:
+        raise ValueError(f"{op}: kernel {kernel} (dilation {dilation}) is larger than the padded input "
+                         f"({length + 2 * padding}) for input shape {x.shape}")
+    return stride, padding, dilation
+
+
+def transposed_geometry(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
+                        output_padding: Any, groups: int, dilation: Any) -> tuple[Geometry, Pair, Pair]:
+    """conv_transpose2d's windows, output padding and output size (H_out, W_out), every argument checked.
+
+    The windows are those of the convolution whose input gradient this is, over
+    the output: H_out = (H − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1.
+    output_padding picks one of the `stride` output sizes that this convolution
+    maps to H, so it must be smaller than the stride (or the dilation), as in PyTorch.
+    """
+    op = "conv_transpose2d"
+    check_operands(x, weight, groups, op, 2, transposed=True)
+    c, (c_in, c_group_out) = x.shape[1], weight.shape[:2]
+    if groups < 1 or c_in % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels ({c_in}); input shape {x.shape}, "
+                         f"weight shape {weight.shape} (C_in, C_out/groups, kh, kw)")
+    if c != c_in:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels, but weight of shape {weight.shape} "
+                         f"(C_in, C_out/groups, kh, kw) expects {c_in}")
+    check_bias(bias, c_group_out * groups, weight, op)
+    g = sizes(op, weight.shape[2:], stride, padding, dilation)
+    extra = pair(output_padding, "output_padding", op, 0)
+    if any(e >= max(s, d) for e, s, d in zip(extra, g.stride, g.dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than either the stride {g.stride} or the "
+                         f"dilation {g.dilation}, along each axis")
+    out = tuple((size - 1) * s - 2 * p + d * (k - 1) + e + 1
+                for size, k, s, p, d, e in zip(x.shape[2:], g.kernel, g.stride, g.padding, g.dilation, extra))
+    if min(out) < 1:
+        raise ValueError(f"{op}: input of shape {x.shape} with kernel {g.kernel}, stride {g.stride}, padding "
+                         f"{g.padding} and dilation {g.dilation} gives an output of {out[0]}×{out[1]}: too small")
+    return g, extra, out  # type: ignore[return-value]
 
 
 def check_padding_string(padding: str, stride: Any, op: str) -> None:
@@ -113,6 +198,24 @@ def string_padding(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilatio
         check_4d(x, "conv2d")
         x = x.pad(((0, 0), (0, 0), (0, bottom - top), (0, right - left)))
     return x, (top, left)
+
+
+def pool1d_sizes(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                 op: str) -> tuple[int, int, int, int]:
+    """A 1-D pooling op's (kernel, stride, padding, dilation) as ints, checked as `pool_geometry` checks 2-D ones."""
+    if x.ndim != 3:
+        raise ValueError(f"{op}: expected a 3-D input (N, C, L), got shape {x.shape}")
+    kernel = single(kernel_size, "kernel_size", op, 1)
+    stride = kernel if stride is None else single(stride, "stride", op, 1)
+    padding, dilation = single(padding, "padding", op, 0), single(dilation, "dilation", op, 1)
+    if padding > kernel // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
+    length = x.shape[2] + 2 * padding + (ceil_mode_extra(x.shape[2], kernel, stride, padding, dilation)
+                                          if ceil_mode else 0)
+    if dilation * (kernel - 1) + 1 > length:
+        raise ValueError(f"{op}: kernel {kernel} (dilation {dilation}) is larger than the padded input ({length}) "
+                         f"for input shape {x.shape}")
+    return kernel, stride, padding, dilation
 
 
 def pool_geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,

@@ -10,7 +10,7 @@ tests check one against the other.
 
 from __future__ import annotations
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, is_dual_level_open, is_grad_enabled
 from ..backend.conv import conv2d_forward, conv2d_gradients
 from ..backend.reduce import channel_sums
 from ..tensor import Tensor
@@ -38,7 +38,7 @@ class Conv2dFn(Function):
     def backward(ctx, grad):
         x, w = ctx.inputs[:2]
         need = (*ctx.needs_input_grad, False)[:3]
-        if is_grad_enabled():  # create_graph: each gradient a node of its own, to be differentiated again
+        if is_grad_enabled() or is_dual_level_open():  # create_graph or forward mode: Tensor ops all the way
             grads = (Conv2dInputGradFn.apply(grad, w, geometry=ctx.geometry, input_shape=x.shape) if need[0] else None,
                      Conv2dWeightGradFn.apply(x, grad, geometry=ctx.geometry, weight_shape=w.shape)
                      if need[1] else None,
@@ -49,6 +49,12 @@ class Conv2dFn(Function):
                                       patches=patches)
             grads = tuple(None if a is None else Tensor(a) for a in arrays)
         return grads[:len(ctx.inputs)]
+
+    def jvp(ctx, tx, tw, tb=None):  # bilinear in (x, w), plus b: ẏ = conv(ẋ, w) + conv(x, ẇ) + ḃ
+        x, w = ctx.inputs[:2]
+        moved_x = Conv2dFn.apply(tx, w, *([tb] if tb is not None else []), geometry=ctx.geometry)
+        return moved_x + Conv2dFn.apply(x, tw, geometry=ctx.geometry)
+
 
 
 class Conv2dInputGradFn(Function):
@@ -68,6 +74,11 @@ class Conv2dInputGradFn(Function):
         grad_w = Conv2dWeightGradFn.apply(grad, g, geometry=ctx.geometry, weight_shape=w.shape) if need_w else None
         return grad_g, grad_w
 
+    def jvp(ctx, tg, tw):
+        g, w = ctx.inputs
+        return Conv2dInputGradFn.apply(tg, w, **ctx.kwargs) + Conv2dInputGradFn.apply(g, tw, **ctx.kwargs)
+
+
 
 class Conv2dWeightGradFn(Function):
     """z = the gradient of conv(x, w) with respect to w, for an output gradient g: gᵀ @ patches(x).
@@ -86,6 +97,11 @@ class Conv2dWeightGradFn(Function):
         grad_g = Conv2dFn.apply(x, grad, geometry=ctx.geometry) if need_g else None
         return grad_x, grad_g
 
+    def jvp(ctx, tx, tg):
+        x, g = ctx.inputs
+        return Conv2dWeightGradFn.apply(tx, g, **ctx.kwargs) + Conv2dWeightGradFn.apply(x, tg, **ctx.kwargs)
+
+
 
 class Conv2dBiasGradFn(Function):
     """z = Σ g over N, H, W: the gradient of conv(x, w) + b with respect to b  ⇒  d g = gz broadcast back."""
@@ -96,3 +112,6 @@ class Conv2dBiasGradFn(Function):
 
     def backward(ctx, grad):
         return grad.reshape(1, -1, 1, 1).expand(ctx.input_shape)
+
+    def jvp(ctx, tg):
+        return Conv2dBiasGradFn.apply(tg)

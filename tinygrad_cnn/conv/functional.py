@@ -3,6 +3,11 @@
 Each checks its arguments (conv/arguments.py), pads where it must, and calls
 the fast primitives (conv/fast.py, conv/pool.py), or the reference composite
 where no fast primitive exists (grouped convolutions).
+
+The 1-D forms (conv1d, max_pool1d, avg_pool1d) are the 2-D ones on a view:
+(N, C, L) is (N, C, 1, L), a kernel k is (1, k), so every window, stride and
+padding of theirs acts along W alone. They check their arguments in 1-D terms
+first, so that an error names the op and the shapes the caller passed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ import numpy as np
 from ..backend.layout import Geometry
 from ..backend.pool import avg_divisors, lowest_value, max_indices
 from ..tensor import Tensor
-from .arguments import conv_geometry, pair, pool_geometry, sizes, string_padding, window_geometry
+from .arguments import (
+    conv1d_sizes,
+    conv_geometry,
+    pair,
+    pool1d_sizes,
+    pool_geometry,
+    sizes,
+    string_padding,
+    window_geometry,
+)
 from .fast import Conv2dFn
 from .pool import MaxPoolFn, WindowSumFn
 from .reference import FoldFn, UnfoldFn, conv2d_reference
@@ -66,6 +80,41 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     if groups != 1:
         return conv2d_reference(x, weight, bias, stride, padding, dilation, int(groups))
     return Conv2dFn.apply(*((x, weight) if bias is None else (x, weight, bias)), geometry=geometry)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """Cross-correlation of (N, C, L) `input` with `weight` (C_out, C_in/groups, k), as `torch.nn.functional.conv1d`.
+
+    conv2d on the (N, C, 1, L) view with a (C_out, C_in/groups, 1, k) kernel:
+    the same im2col and GEMM, one kernel row. `padding` may be 'valid' or 'same'.
+    """
+    stride, padding, dilation = conv1d_sizes(input, weight, bias, stride, padding, dilation, groups)
+    padding = padding if isinstance(padding, str) else (0, padding)
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), padding, (1, dilation), groups)
+    return out.squeeze(2)
+
+
+def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over each window of (N, C, L) `input`, as `torch.nn.functional.max_pool1d` (its arguments, its order).
+
+    max_pool2d on the (N, C, 1, L) view, so ties share the gradient evenly as
+    there; with return_indices, also where each maximum is along L (int64).
+    """
+    k, s, p, d = pool1d_sizes(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool1d")
+    result = max_pool2d(input.unsqueeze(2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    if not return_indices:
+        return result.squeeze(2)  # type: ignore[union-attr]
+    out, indices = result  # an index into the flattened 1·L input is the index along L
+    return out.squeeze(2), indices.squeeze(2)
+
+
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Mean over each window of (N, C, L) `input`, as `torch.nn.functional.avg_pool1d` (avg_pool2d on (N, C, 1, L))."""
+    k, s, p, _ = pool1d_sizes(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool1d")
+    return avg_pool2d(input.unsqueeze(2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad).squeeze(2)
 
 
 def _pad_hw(x: Tensor, padding: tuple[int, int], value: float, extra: tuple[int, int] = (0, 0)) -> Tensor:

@@ -10,6 +10,8 @@ conv/reference.py's `max_pool2d_reference` is the same function as unfold then m
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend.layout import is_channels_last
 from ..backend.pool import max_pool, max_pool_grad, window_scatter, window_sum
@@ -34,6 +36,10 @@ class WindowSumFn(Function):
                                      channels_last=is_channels_last(grad.data), stride=ctx.stride,
                                      dilation=ctx.dilation)
 
+    def jvp(ctx, tx):
+        return WindowSumFn.apply(tx, **ctx.kwargs)
+
+
 
 class WindowScatterFn(Function):
     """x[k] += scale · mask_k · y[window] over the windows holding pixel k: each window's value spread over its pixels.
@@ -49,6 +55,10 @@ class WindowScatterFn(Function):
     def backward(ctx, grad):
         return WindowSumFn.apply(grad, kernel=ctx.kernel, weights=ctx.weights, stride=ctx.stride,
                                  dilation=ctx.dilation)
+
+    def jvp(ctx, tg):
+        return WindowScatterFn.apply(tg, **ctx.kwargs)
+
 
 
 class MaxPoolFn(Function):
@@ -70,6 +80,12 @@ class MaxPoolFn(Function):
         return MaxPoolGradFn.apply(grad, kernel=ctx.kernel, x=ctx.inputs[0].data, out=out, stride=ctx.stride,
                                    dilation=ctx.dilation)
 
+    def jvp(ctx, tx):  # each window moves with its maxima (shared evenly among ties)
+        x, (out,) = ctx.inputs[0].data, ctx.saved_tensors
+        _, weights = max_pool_grad(np.zeros_like(out), ctx.kernel, x, out, ctx.stride, ctx.dilation)
+        return WindowSumFn.apply(tx, kernel=ctx.kernel, weights=weights, stride=ctx.stride, dilation=ctx.dilation)
+
+
 
 class MaxPoolGradFn(Function):
     """dx = each window's g shared evenly among the pixels that hold its max: max pooling's backward, one pass.
@@ -86,3 +102,8 @@ class MaxPoolGradFn(Function):
     def backward(ctx, grad):
         return WindowSumFn.apply(grad, kernel=ctx.kernel, weights=ctx.weights, stride=ctx.stride,
                                  dilation=ctx.dilation)
+
+    def jvp(ctx, tg):  # linear in g, with the weights its forward found
+        x = ctx.kwargs["x"]
+        return WindowScatterFn.apply(tg, kernel=ctx.kernel, weights=ctx.weights, input_shape=x.shape,
+                                     channels_last=is_channels_last(x), stride=ctx.stride, dilation=ctx.dilation)

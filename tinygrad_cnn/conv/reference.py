@@ -59,6 +59,10 @@ class UnfoldFn(Function):
     def backward(ctx, grad):
         return FoldFn.apply(grad, input_shape=ctx.input_shape, geometry=ctx.geometry)
 
+    def jvp(ctx, tx):  # linear in x; the padding is a constant, so its tangent is 0 (even for -inf)
+        return UnfoldFn.apply(tx, geometry=ctx.geometry)
+
+
 
 class FoldFn(Function):
     """col2im as a primitive: patches (N, H_out, W_out, kh, kw, C) → x (N, C, H, W), overlaps summed.
@@ -72,6 +76,10 @@ class FoldFn(Function):
 
     def backward(ctx, grad):
         return UnfoldFn.apply(grad, geometry=ctx.geometry)
+
+    def jvp(ctx, tp):
+        return FoldFn.apply(tp, **ctx.kwargs)
+
 
 
 def conv2d_reference(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,

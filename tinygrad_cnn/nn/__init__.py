@@ -7,37 +7,83 @@
     loss = F.cross_entropy(model(x), y)
 """
 
-from . import functional, init
-from .conv_layers import AvgPool2d, Conv2d, Fold, MaxPool2d, Unfold
+from . import functional, init, utils
+from .activation import (
+    ELU,
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU6,
+    SiLU,
+    Softmax,
+    Softplus,
+)
+from .containers import ModuleDict, ModuleList
+from .conv_layers import AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Fold, MaxPool1d, MaxPool2d, Unfold
 from .layers import Dropout, Flatten, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .local import LocallyConnected2d
 from .module import IncompatibleKeys, Module, ModuleScope
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, Upsample
 from .serialization import load, load_metadata, save
+from .sparse import Embedding
 
 __all__ = [
+    "ELU",
+    "GELU",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Fold",
+    "GroupNorm",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "Identity",
     "IncompatibleKeys",
+    "LayerNorm",
+    "LeakyReLU",
     "Linear",
     "LocallyConnected2d",
+    "LogSigmoid",
+    "LogSoftmax",
+    "MaxPool1d",
     "MaxPool2d",
+    "Mish",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "ModuleScope",
     "ReLU",
+    "ReLU6",
     "Sequential",
+    "SiLU",
     "Sigmoid",
+    "Softmax",
+    "Softplus",
     "Tanh",
     "Unfold",
+    "Upsample",
     "functional",
     "init",
     "load",
     "load_metadata",
     "save",
+    "utils",
 ]

@@ -22,7 +22,19 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend.linalg import matmul
+from ..conv import avg_pool1d as avg_pool1d
+from ..conv import conv1d as conv1d
+from ..conv import conv_transpose2d as conv_transpose2d
+from ..conv import max_pool1d as max_pool1d
 from ..tensor import Tensor, default_generator
+from .normalization import group_norm as group_norm
+from .normalization import layer_norm as layer_norm
+from .pooling import adaptive_avg_pool1d as adaptive_avg_pool1d
+from .pooling import adaptive_avg_pool2d as adaptive_avg_pool2d
+from .pooling import adaptive_max_pool1d as adaptive_max_pool1d
+from .pooling import adaptive_max_pool2d as adaptive_max_pool2d
+from .pooling import interpolate as interpolate
+from .sparse import embedding as embedding
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -40,12 +52,97 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return x.softmax(dim)
+def softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    """exp(x) / Σ exp(x) along `dim` (PyTorch's legacy choice when None: 0 for 0-, 1- and 3-d input, else 1)."""
+    return x.softmax(softmax_dim(x.ndim) if dim is None else dim)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return x.log_softmax(dim)
+def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along `dim` (chosen as in `softmax` when None)."""
+    return x.log_softmax(softmax_dim(x.ndim) if dim is None else dim)
+
+
+def softmax_dim(ndim: int) -> int:
+    """The axis PyTorch picks when softmax is called without `dim` (it warns; we follow the rule silently)."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+# The activations below are composites. Each says what it does at its kinks, and that
+# rule is PyTorch's (checked against torch at exactly those points in tests/test_activations.py).
+# A branch that is computed but not chosen by `where` still gets a zero gradient times its
+# local derivative, so any exp in a branch is clamped first: 0 · ∞ would be nan.
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, else negative_slope · x (at 0 the slope is negative_slope)."""
+    return Tensor.where(x.data > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else α(eˣ - 1) (at 0 the slope is α, as PyTorch's; its second derivative there is 0, ours α)."""
+    return Tensor.where(x.data > 0, x, x.clip(max=0.0).expm1() * alpha)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]; the slope is 1 strictly inside, 0 at and beyond the bounds."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    inside = (x.data > min_val) & (x.data < max_val)
+    return Tensor.where(inside, x, np.clip(x.data, min_val, max_val))
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6): hardtanh(x, 0, 6), so the slope at 0 and at 6 is 0."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: a piecewise-linear sigmoid; slope 1/6 strictly inside (-3, 3)."""
+    return hardtanh(x + 3.0, 0.0, 6.0) * (1 / 6)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x · relu6(x + 3) / 6; at -3 the slope is 0 and at 3 it is 1 (the outer pieces', as PyTorch)."""
+    middle = x * (x + 3.0) * (1 / 6)
+    return Tensor.where(x.data <= -3, 0.0, Tensor.where(x.data < 3, middle, x))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(βx)) / β, and x itself where βx > threshold (where the two agree to float precision)."""
+    bx = x * beta
+    smooth = bx.clip(max=threshold).exp().log1p() * (1 / beta)
+    return Tensor.where(bx.data > threshold, x, smooth)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x · σ(x), also called swish."""
+    return x * x.sigmoid()
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x · tanh(softplus(x))."""
+    return x * softplus(x).tanh()
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log σ(x) = -softplus(-x), in the form that overflows for no x: min(x, 0) - log(1 + e^(-|x|)).
+
+    Written with two clamped branches instead of |x|, whose zero slope at 0 would
+    give log σ a slope of 1 there instead of σ(-0) = 1/2.
+    """
+    negative = x - x.clip(max=0.0).exp().log1p()
+    positive = -((-x).clip(max=0.0).exp().log1p())
+    return Tensor.where(x.data < 0, negative, positive)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x · Φ(x), Φ the standard normal CDF: ½x(1 + erf(x/√2)), or with approximate='tanh'
+    ½x(1 + tanh(√(2/π)(x + 0.044715x³))), the form GPT-2 used before erf was fast everywhere.
+    """
+    if approximate == "none":
+        return x * ((x * (1 / np.sqrt(2.0))).erf() + 1.0) * 0.5
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * np.sqrt(2 / np.pi)
+        return x * (inner.tanh() + 1.0) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 # ---------------------------------------------------------------------------- layers
@@ -74,6 +171,11 @@ class LinearFn(Function):
         if len(need) == 2:
             return grads
         return (*grads, grad.sum(axis=0) if need[2] else None)
+
+    def jvp(ctx, tx, tw, tb=None):  # ẏ = ẋ Wᵀ + x Ẇᵀ + ḃ
+        x, weight = ctx.inputs[:2]
+        moved = tx @ weight.T + x @ tw.T
+        return moved if tb is None else moved + tb
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -216,42 +318,105 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- losses
+# Each loss takes PyTorch's arguments in PyTorch's order, the deprecated size_average
+# and reduce included, so that a call copied from PyTorch code means the same here.
+def _reduction(size_average: bool | None, reduce: bool | None, reduction: str, fn: str,
+               allowed: tuple[str, ...] = _REDUCTIONS) -> str:
+    """The reduction to apply: PyTorch's legacy flags, when given, override `reduction` (with its warning)."""
+    if size_average is not None or reduce is not None:
+        import warnings  # only the deprecated spelling needs it
+
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = ("mean" if size_average else "sum") if reduce else "none"
+        warnings.warn(f"{fn}: size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    if reduction not in allowed:
+        raise ValueError(f"{fn}: reduction must be one of {allowed}, got {reduction!r}")
+    return reduction
+
+
 def _reduce(loss: Tensor, reduction: str, count: float | None = None) -> Tensor:
+    """'none': the loss per element; 'sum'; 'mean': the sum over `count` (default: every element).
+
+    A mean over nothing (no elements, or every target ignored) is nan, as in
+    PyTorch; its gradient is 0 (PyTorch's too), not nan.
+    """
     if reduction == "none":
         return loss
     total = loss.sum()
     if reduction == "sum":
         return total
     n = loss.size if count is None else count
-    return total * (1.0 / n) if n else total * float("nan")
+    return total * (1.0 / n) if n else total * 0.0 + float("nan")
 
 
-def _check_reduction(reduction: str, fn: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+def _constant(value: Any, input: Tensor, name: str, fn: str) -> np.ndarray:
+    """A weighting argument PyTorch does not differentiate (`weight`, `pos_weight`), as an array of input's dtype."""
+    if isinstance(value, Tensor) and value.requires_grad:
+        raise ValueError(f"{fn}: the loss is not differentiable with respect to {name} (as in PyTorch); "
+                         f"pass a {name} that does not require grad")
+    return np.asarray(value.data if isinstance(value, Tensor) else value).astype(input.dtype, copy=False)
 
 
+def _broadcast_constant(value: Any, input: Tensor, name: str, fn: str) -> np.ndarray:
+    """`_constant`, checked to broadcast to the input's shape (the loss keeps that shape)."""
+    w = _constant(value, input, name, fn)
+    try:
+        fits = np.broadcast_shapes(w.shape, input.shape) == input.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{fn}: {name} of shape {w.shape} does not broadcast to the input's shape {input.shape}")
+    return w
+
+
+# ------------------------------------------------------------ class-index targets: nll_loss, cross_entropy
 def _class_targets(input: Tensor, target: Any, fn: str) -> np.ndarray:
     """Validate integer class targets against (N, C, d1, ...) scores; return them as an int array."""
     if input.dtype.kind != "f":
         raise TypeError(f"{fn}: input must be floating point (scores or log-probabilities), got {input.dtype}")
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"{fn}: target must hold integer class indices (shape (N,), dtype int64), got dtype "
-                        f"{t.dtype}; to train against probabilities, use -(p * F.log_softmax(x, dim=1)).sum(1)")
     expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if t.dtype.kind not in "iu":
+        probabilities = f", or class probabilities: a float target of the input's shape {input.shape}" if (
+            fn == "cross_entropy") else ""
+        raise TypeError(f"{fn}: target must hold integer class indices (shape {expected}, dtype int64)"
+                        f"{probabilities}; got dtype {t.dtype} and shape {t.shape}")
     if input.ndim == 0 or t.shape != expected:
         raise ValueError(f"{fn}: input of shape {input.shape} needs a target of shape {expected} "
                          f"(class indices; classes on axis 1), got target of shape {t.shape}")
     return t
 
 
-def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing: float, fn: str
-                    ) -> tuple[np.ndarray, float | None]:
-    """q with q[n, c, ...] = the weight of class c at sample n: one-hot, smoothed, zero where ignored.
+def _class_weight(weight: Any, input: Tensor, fn: str) -> np.ndarray | None:
+    """The per-class rescaling `weight`, one value per class (axis 1, or 0 for unbatched input)."""
+    if weight is None:
+        return None
+    w = _constant(weight, input, "weight", fn)
+    classes = input.shape[1 if input.ndim >= 2 else 0]
+    if w.shape != (classes,):
+        raise ValueError(f"{fn}: weight should hold one value for each of the {classes} classes of the input "
+                         f"(shape {input.shape}), got weight of shape {w.shape}")
+    return w
 
-    Returns q in the scores' dtype and, when some targets are ignored, how many are not
-    (the divisor of the mean); `None` means "all of them".
+
+def _along(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    """A per-class vector shaped to broadcast along `axis` of an ndim-dimensional array."""
+    return values.reshape([-1 if i == axis else 1 for i in range(ndim)])
+
+
+def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing: float, weight: np.ndarray | None,
+                    fn: str) -> tuple[np.ndarray, float | None]:
+    """q with loss_n = -Σ_c q[n, c] · log p[n, c], and the divisor of the mean (`None`: every target).
+
+    PyTorch's definition, written as one weight per score::
+
+        q[n, c] = (1-ε) · w[y_n] · [c = y_n]  +  ε/C · w[c]       0 where y_n = ignore_index
+        mean    = Σ_n loss_n / Σ_{n not ignored} w[y_n]
+
+    (w = 1 without `weight`, so the mean divides by the number of targets not ignored.)
+    Label smoothing thus shares the one-hot part's divisor, as in PyTorch.
     """
     axis = 1 if scores.ndim >= 2 else 0
     classes = scores.shape[axis]
@@ -264,40 +429,79 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
     index = np.where(ignored, 0, t) if any_ignored else t
     q = np.zeros(scores.shape, dtype=scores.dtype)
     np.put_along_axis(q, np.expand_dims(index, axis), 1.0, axis=axis)
+    count = float((~ignored).sum()) if any_ignored else None
+    if weight is not None:
+        target_weight = np.where(ignored, 0, weight[index]) if any_ignored else weight[index]
+        q *= np.expand_dims(target_weight, axis)
+        count = float(target_weight.sum())
     if smoothing:
         q *= 1.0 - smoothing
-        q += smoothing / classes
+        q += (smoothing / classes) * (1.0 if weight is None else _along(weight, axis, scores.ndim))
     if any_ignored:
         q *= np.expand_dims(~ignored, axis)
-        return q, float((~ignored).sum())
-    return q, None
+    return q, count
 
 
-def nll_loss(input: Tensor, target: Any, reduction: str = "mean", ignore_index: int = -100) -> Tensor:
-    """-log p[target] from log-probabilities of shape (N, C) or (N, C, d1, ...) and int targets."""
-    _check_reduction(reduction, "nll_loss")
+def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """-w[y] · log p[y] from log-probabilities (N, C[, d1, ...]) or (C,) and integer targets (N[, d1, ...]) or ().
+
+    `weight` rescales each class; the mean divides by the summed weights of the
+    targets not equal to `ignore_index` (their count without weights).
+    """
+    reduction = _reduction(size_average, reduce, reduction, "nll_loss")
     t = _class_targets(input, target, "nll_loss")
-    q, count = _target_weights(input, t, ignore_index, 0.0, "nll_loss")
+    w = _class_weight(weight, input, "nll_loss")
+    q, count = _target_weights(input, t, ignore_index, 0.0, w, "nll_loss")
     return _reduce(-(input * q).sum(axis=1 if input.ndim >= 2 else 0), reduction, count)
 
 
-def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", label_smoothing: float = 0.0,
-                  ignore_index: int = -100) -> Tensor:
-    """Softmax cross-entropy between logits (N, C[, d1, ...]) and integer class targets (N[, d1, ...]).
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: bool | None = None,
+                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits (N, C[, d1, ...]) or (C,) against class indices or class probabilities.
 
-    loss_n = -Σ_c q_nc · log_softmax(x_n)_c, with q the one-hot target, smoothed
-    as (1-ε)·q + ε/C when ``label_smoothing=ε`` (PyTorch's definition). Targets
-    equal to `ignore_index` contribute nothing and are left out of the mean.
+    loss_n = -Σ_c q_nc · log_softmax(x_n)_c. With integer targets (N[, d1, ...])
+    q is the one-hot target, smoothed as (1-ε)·q + ε/C by ``label_smoothing=ε``,
+    times the class weights; targets equal to `ignore_index` count for nothing,
+    and the mean divides by the summed weights of the others (`_target_weights`).
+    A float target of the input's own shape holds probabilities: q is that target
+    (smoothed, times the weights, differentiable), and the mean divides by the
+    number of samples N·d1·..., as in PyTorch.
     """
-    _check_reduction(reduction, "cross_entropy")
+    reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = _class_targets(input, target, "cross_entropy")
-    q, count = _target_weights(input, t, ignore_index, label_smoothing, "cross_entropy")
     axis = 1 if input.ndim >= 2 else 0
+    target_shape = target.shape if isinstance(target, Tensor) else np.shape(target)
+    if input.ndim and target_shape == input.shape:
+        q = _probability_targets(input, target, ignore_index, label_smoothing, weight)
+        return _reduce(-(input.log_softmax(axis) * q).sum(axis=axis), reduction)
+    t = _class_targets(input, target, "cross_entropy")
+    w = _class_weight(weight, input, "cross_entropy")
+    q, count = _target_weights(input, t, ignore_index, label_smoothing, w, "cross_entropy")
     return _reduce(-(input.log_softmax(axis) * q).sum(axis=axis), reduction, count)
 
 
+def _probability_targets(input: Tensor, target: Any, ignore_index: int, smoothing: float, weight: Any) -> Tensor:
+    """q for class-probability targets: (1-ε)·p + ε/C, times the class weights."""
+    p = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
+    if input.dtype.kind != "f" or p.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: a target of the input's shape {input.shape} holds class probabilities, "
+                        f"so input and target must be floating point, got {input.dtype} and {p.dtype}")
+    if ignore_index >= 0:
+        raise ValueError(f"cross_entropy: ignore_index ({ignore_index}) is not supported for class-probability "
+                         "targets (as in PyTorch)")
+    if p.dtype != input.dtype and not p.requires_grad:
+        p = Tensor(p.data.astype(input.dtype))
+    axis = 1 if input.ndim >= 2 else 0
+    if smoothing:
+        p = p * (1.0 - smoothing) + smoothing / input.shape[axis]
+    w = _class_weight(weight, input, "cross_entropy")
+    return p if w is None else p * _along(w, axis, input.ndim)
+
+
+# ------------------------------------------------------------ targets of the input's shape
 def _same_shape_target(input: Tensor, target: Any, fn: str) -> Tensor:
     if input.dtype.kind != "f":
         raise TypeError(f"{fn}: input must be floating point, got {input.dtype}")
@@ -310,21 +514,185 @@ def _same_shape_target(input: Tensor, target: Any, fn: str) -> Tensor:
     return target
 
 
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def _elementwise_weight(weight: Any, input: Tensor, fn: str) -> Tensor:
+    """The `weight` of mse_loss, l1_loss and huber_loss: one per element, differentiable (a plain product)."""
+    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight))
+    if w.shape != input.shape:
+        raise ValueError(f"{fn}: weight of shape {w.shape} must have the input's shape {input.shape}")
+    return w if w.dtype == input.dtype or w.requires_grad else Tensor(w.data.astype(input.dtype))
+
+
+def _weighted(loss: Tensor, weight: Any, reduction: str, fn: str, mean_over_weights: bool) -> Tensor:
+    """Reduce loss · weight; PyTorch's weighted mean is Σ w·l / Σ w for mse and l1, Σ w·l / n for huber."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    w = _elementwise_weight(weight, loss, fn)
+    loss = loss * w
+    if reduction == "mean" and mean_over_weights:
+        return loss.sum() / w.sum()
+    return _reduce(loss, reduction)
+
+
+def mse_loss(input: Tensor, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: Any = None) -> Tensor:
     """Mean squared error (x - y)², shapes must match exactly (no silent broadcasting)."""
-    _check_reduction(reduction, "mse_loss")
+    reduction = _reduction(size_average, reduce, reduction, "mse_loss")
     target = _same_shape_target(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return _weighted(diff * diff, weight, reduction, "mse_loss", mean_over_weights=True)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """-[y log σ(x) + (1-y) log(1-σ(x))] in the form that never overflows: max(x,0) - x·y + log(1+e^-|x|).
+def l1_loss(input: Tensor, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: Any = None) -> Tensor:
+    """Mean absolute error |x - y|; at x = y the gradient is 0 (|d|' = sign(d), as in PyTorch)."""
+    reduction = _reduction(size_average, reduce, reduction, "l1_loss")
+    target = _same_shape_target(input, target, "l1_loss")
+    return _weighted((input - target).abs(), weight, reduction, "l1_loss", mean_over_weights=True)
 
-    `maximum` splits its gradient at x = 0 and |x|' = 0 there, so the gradient at
-    0 is exactly σ(0) - y = 0.5 - y, as in the smooth formula.
+
+def smooth_l1_loss(input: Tensor, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """½ d²/β where |d| < β, else |d| - ½β (d = x - y): quadratic near 0, L1 beyond β; β = 0 is L1.
+
+    The gradient is d/β, then sign(d): continuous, so |d| = β is a kink only of
+    the second derivative, which there takes the L1 side's 0 (as PyTorch).
     """
-    _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    target = _same_shape_target(input, target, "binary_cross_entropy_with_logits")
-    loss = input.maximum(0.0) - input * target + ((-input.abs()).exp() + 1.0).log()
+    reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    target = _same_shape_target(input, target, "smooth_l1_loss")
+    d = input - target
+    if beta == 0:
+        return _reduce(d.abs(), reduction)
+    loss = Tensor.where(np.abs(d.data) < beta, d * d * (0.5 / beta), d.abs() - 0.5 * beta)
     return _reduce(loss, reduction)
+
+
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0,
+               weight: Any = None) -> Tensor:
+    """½ d² where |d| < δ, else δ·(|d| - ½δ): smooth_l1_loss times δ (with β = δ).
+
+    At |d| = δ the gradient is ±δ from either side and the second derivative the
+    linear side's 0, as in PyTorch. A `weight` scales each element; its mean divides by the element count.
+    """
+    reduction = _reduction(None, None, reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    target = _same_shape_target(input, target, "huber_loss")
+    d = input - target
+    loss = Tensor.where(np.abs(d.data) < delta, d * d * 0.5, (d.abs() - 0.5 * delta) * delta)
+    return _weighted(loss, weight, reduction, "huber_loss", mean_over_weights=False)
+
+
+class BinaryCrossEntropyFn(Function):
+    """l = -[t·max(ln x, -100) + (1-t)·max(ln(1-x), -100)]  ⇒  dx = g·(x-t) / max(x(1-x), 1e-12), dt = g·ln((1-x)/x)
+
+    A primitive rather than a composite of log and clip, for the edges: at x = 0 or 1
+    the composite's gradient is 0/0 = nan, where these formulas (PyTorch's) give a
+    finite one: 0 where the target agrees, ±1e12 where it does not. The clamp makes a
+    confidently wrong probability cost 100, not inf. The backward is Tensor ops, so
+    second derivatives work (PyTorch's own second derivative puts the 1e-12 elsewhere:
+    the two agree to about 1e-12 relative for x inside (0, 1)).
+    """
+
+    def forward(ctx, x, t):
+        with np.errstate(divide="ignore"):  # ln 0 = -inf, clamped to -100 next
+            log_x = np.maximum(np.log(x), -100.0)
+            log_1mx = np.maximum(np.log1p(-x), -100.0)
+        return -(t * log_x + (1 - t) * log_1mx)
+
+    def backward(ctx, grad):
+        x, t = ctx.inputs
+        need_x, need_t = ctx.needs_input_grad
+        grad_x = grad * (x - t) / (x * (1.0 - x)).maximum(1e-12) if need_x else None
+        grad_t = grad * ((1.0 - x).log() - x.log()) if need_t else None
+        return grad_x, grad_t
+
+    def jvp(ctx, tx, tt):  # a constant target has no tangent, and ln 0 would make 0 · ∞ = nan
+        x, t = ctx.inputs
+        moved = tx * (x - t) / (x * (1.0 - x)).maximum(1e-12)
+        return moved + tt * ((1.0 - x).log() - x.log()) if ctx.has_tangent[1] else moved
+
+
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: bool | None = None,
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """-w·[y ln x + (1-y) ln(1-x)] for probabilities x and targets y in [0, 1], each log clamped at -100.
+
+    `weight` (a constant broadcast to the input's shape) rescales each element.
+    Probabilities from a sigmoid are better fed, as logits, to
+    `binary_cross_entropy_with_logits`: it never needs the clamp.
+    """
+    fn = "binary_cross_entropy"
+    reduction = _reduction(size_average, reduce, reduction, fn)
+    target = _same_shape_target(input, target, fn)
+    for name, values in (("input", input.data), ("target", target.data)):
+        outside = ~((values >= 0) & (values <= 1))  # nan is outside too
+        if outside.any():
+            raise ValueError(f"{fn}: all elements of {name} should be between 0 and 1, got {values[outside][0]} "
+                             f"(for logits, use binary_cross_entropy_with_logits)")
+    if input.dtype != target.dtype:  # a float target that requires grad keeps its dtype: meet at the wider
+        dtype = np.promote_types(input.dtype, target.dtype)
+        input, target = input.astype(dtype), target.astype(dtype)
+    loss = BinaryCrossEntropyFn.apply(input, target)
+    if weight is not None:
+        loss = loss * _broadcast_constant(weight, input, "weight", fn)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """-w·[p·y log σ(x) + (1-y) log(1-σ(x))] in forms that never overflow, with p = `pos_weight`.
+
+    Without p: max(x,0) - x·y + log(1+e^-|x|). With it (p weighs the positive
+    term, broadcast along the last axis, as PyTorch): (1-y)·x + (1+(p-1)·y)·softplus(-x),
+    softplus(-x) = max(-x,0) + log(1+e^-|x|). `maximum` splits its gradient at
+    x = 0 and |x|' = 0 there, so the gradient at 0 is exactly the smooth formula's.
+    `weight` and `pos_weight` are constants that broadcast to the input's shape.
+    """
+    fn = "binary_cross_entropy_with_logits"
+    reduction = _reduction(size_average, reduce, reduction, fn)
+    target = _same_shape_target(input, target, fn)
+    log1p_exp = ((-input.abs()).exp() + 1.0).log()  # log(1 + e^-|x|) ∈ (0, ln 2]: never overflows
+    if pos_weight is None:
+        loss = input.maximum(0.0) - input * target + log1p_exp
+    else:
+        p = _broadcast_constant(pos_weight, input, "pos_weight", fn)
+        loss = (1.0 - target) * input + (target * (p - 1) + 1.0) * ((-input).maximum(0.0) + log1p_exp)
+    if weight is not None:
+        loss = loss * _broadcast_constant(weight, input, "weight", fn)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Pointwise KL divergence y·(ln y - x) between log-probabilities x and probabilities y.
+
+    y·ln y is taken as 0 at y = 0 (PyTorch's xlogy); with ``log_target=True`` the
+    target holds ln y, and the loss is e^y'·(y' - x). 'batchmean' divides the sum
+    by the batch size (axis 0), which is the KL divergence itself; 'mean' divides
+    by the element count, as PyTorch (which warns about it; we do not).
+    """
+    fn = "kl_div"
+    reduction = _reduction(size_average, reduce, reduction, fn, allowed=(*_REDUCTIONS, "batchmean"))
+    target = _same_shape_target(input, target, fn)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        loss = _xlogx(target) - target * input
+    if reduction == "batchmean":
+        return _reduce(loss, "mean", input.shape[0]) if input.ndim else _reduce(loss, "sum")
+    return _reduce(loss, reduction)
+
+
+def _xlogx(y: Tensor) -> Tensor | np.ndarray:
+    """y·ln y, 0 at y = 0 (nan for y < 0). A constant target is computed in numpy.
+
+    A target that requires grad gets ln y + 1 as its gradient, and 0 at y = 0,
+    where the derivative has no finite value (PyTorch's xlogy gives nan there).
+    """
+    zero = y.data == 0
+    if not y.requires_grad:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(zero, 0, y.data * np.log(np.where(zero, 1, y.data))).astype(y.dtype, copy=False)
+    return y * Tensor.where(zero, 1.0, y).log()

@@ -12,10 +12,22 @@ rescaling); the running statistics are buffers, updated outside the graph.
 
 Training mode runs as one primitive, `BatchNormFn`; `batch_norm_reference`
 is the same formula as a composite of Tensor ops, which the tests compare it with.
+
+Layer norm and group norm normalise each *sample* instead, so they behave the
+same in training and evaluation and keep no running statistics::
+
+    layer_norm:  statistics over the trailing `normalized_shape` axes of each sample
+    group_norm:  (N, C, *) seen as (N, G, C/G · *): statistics per sample and group of channels
+
+Both are composites (`_standardize`: mean, biased variance, normalise), so the
+engine derives their first and second derivatives.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +37,7 @@ from ..autograd import Function
 from ..backend.elementwise import multiply, subtract
 from ..backend.reduce import channel_dots, channel_sums
 from ..tensor import Tensor
+from . import init
 from .module import Module
 
 
@@ -69,7 +82,7 @@ class BatchNormFn(Function):
 
     def backward(ctx, grad):
         _, weight, bias = ctx.inputs
-        if autograd.is_grad_enabled():  # recorded backward: differentiate the composite instead
+        if autograd.is_grad_enabled() or autograd.is_dual_level_open():  # differentiate the composite instead
             return _composite_gradients(ctx, grad)
         x_hat, inv_std = ctx.saved_tensors
         g = grad.data
@@ -87,6 +100,16 @@ class BatchNormFn(Function):
         return (wrap(grad_x) if grad_x is not None else None,
                 wrap(sum_g_x_hat.astype(weight.dtype)) if ctx.needs_input_grad[1] else None,
                 wrap(sum_g.astype(bias.dtype)) if ctx.needs_input_grad[2] else None)
+
+    def jvp(ctx, tx, tw, tb):  # the composite's derivative: x̂ moves by (ẋ − mean ẋ − x̂·mean(ẋ·x̂)) / σ
+        x, w, _ = ctx.inputs
+        axes, shape = (0, *range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        centered = x - x.mean(axes, keepdims=True)
+        inv_std = ((centered * centered).mean(axes, keepdims=True) + ctx.eps) ** -0.5
+        x_hat = centered * inv_std
+        moved = (tx - tx.mean(axes, keepdims=True) - x_hat * (tx * x_hat).mean(axes, keepdims=True)) * inv_std
+        return moved * w.reshape(shape) + x_hat * tw.reshape(shape) + tb.reshape(shape)
+
 
 
 def _composite_gradients(ctx: Any, grad: Tensor) -> tuple:
@@ -199,3 +222,175 @@ class BatchNorm2d(_BatchNorm):
 
     _input_dims = (4,)
     _expected = "4-D (N, C, H, W)"
+
+
+# ---------------------------------------------------------------------------- per-sample normalisation
+def _standardize(x: Tensor, axes: tuple[int, ...], eps: float) -> Tensor:
+    """(x − mean) / √(var + eps) over `axes`, with the biased variance: the shared core of layer and group norm.
+
+    A composite of Tensor ops, so the gradient (which also flows through the
+    mean and the variance) and its own derivative come from the engine.
+    """
+    mean = x.mean(axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axes, keepdims=True)
+    return centered * (var + eps) ** -0.5
+
+
+def _floating_input(x: Tensor, fn: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: input must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be floating point, got {x.dtype}")
+
+
+def _as_shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """An int n means (n,), as in PyTorch; a sequence becomes a tuple of ints."""
+    if isinstance(normalized_shape, numbers.Integral):
+        return (int(normalized_shape),)
+    return tuple(int(s) for s in normalized_shape)
+
+
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over its trailing `normalized_shape` axes, then scale by weight and add bias.
+
+        y = (x − mean) / √(var + eps) · weight + bias      (biased variance; weight, bias of shape normalized_shape)
+
+    Unlike batch norm, the statistics are per sample, so the result does not
+    depend on the rest of the batch (the reason transformers use it).
+    """
+    _floating_input(input, "layer_norm")
+    shape = _as_shape(normalized_shape)
+    if not shape:
+        raise ValueError("layer_norm: expected normalized_shape to be at least 1-dimensional, i.e., containing "
+                         f"at least one element, but got normalized_shape = {list(shape)}")
+    trailing = input.shape[input.ndim - len(shape):] if input.ndim >= len(shape) else None
+    if trailing != shape:
+        raise ValueError(f"layer_norm: given normalized_shape={list(shape)}, expected input with shape "
+                         f"[*, {', '.join(map(str, shape))}], but got input of shape {input.shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != shape:
+            raise ValueError(f"layer_norm: expected {name} to be of same shape as normalized_shape, but got "
+                             f"{name} of shape {p.shape} and normalized_shape = {list(shape)}")
+    y = _standardize(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Split the C channels of (N, C, *) input into `num_groups` groups; normalise each sample's group.
+
+        x viewed as (N, G, C/G · *)  →  standardised over the last axis  →  back to (N, C, *) · weight_c + bias_c
+
+    One group is layer norm over (C, *); C groups is instance norm. The statistics
+    never mix samples, so small batches are fine (where batch norm struggles).
+    """
+    _floating_input(input, "group_norm")
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected at least 2 dimensions (N, C, *) for the input tensor, but got "
+                         f"shape {input.shape}")
+    n, channels = input.shape[:2]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, numbers.Integral) or num_groups < 1:
+        raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(f"group_norm: expected number of channels in input to be divisible by num_groups, but "
+                         f"got input of shape {input.shape} and num_groups={num_groups}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != (channels,):
+            raise ValueError(f"group_norm: expected {name} to be a vector of size equal to the number of channels "
+                             f"in input, but got {name} of shape {p.shape} and input of shape {input.shape}")
+    per_group = channels // num_groups * math.prod(input.shape[2:])
+    if n * per_group == 1:  # PyTorch's check (_verify_batch_size): one value per group has no variance
+        raise ValueError(f"group_norm: expected more than 1 value per channel when training, got input of shape "
+                         f"{input.shape}")
+    y = _standardize(input.reshape(n, num_groups, per_group), (2,), eps).reshape(*input.shape)
+    affine = (channels,) + (1,) * (input.ndim - 2)  # broadcasts over N in front and the spatial axes behind
+    if weight is not None:
+        y = y * weight.reshape(*affine)
+    return y if bias is None else y + bias.reshape(*affine)
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the trailing `normalized_shape` axes (`torch.nn.LayerNorm`).
+
+    weight (ones) and bias (zeros) have shape `normalized_shape` and are applied
+    elementwise; `elementwise_affine=False` drops both, `bias=False` the bias.
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True):
+        super().__init__()
+        self.normalized_shape = _as_shape(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = init.empty_parameter(*self.normalized_shape)
+            if bias:
+                self.bias = init.empty_parameter(*self.normalized_shape)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Group normalisation of (N, C, *) input (`torch.nn.GroupNorm`): C channels in `num_groups` groups.
+
+    weight (ones) and bias (zeros) are per channel, as in batch norm; `affine=False`
+    drops both, `bias=False` the bias.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
+                 bias: bool = True):
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = init.empty_parameter(num_channels)
+            if bias:
+                self.bias = init.empty_parameter(num_channels)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim >= 2 and x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm: input of shape {x.shape} has {x.shape[1]} channels on axis 1, expected "
+                             f"num_channels={self.num_channels}")
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
