@@ -359,3 +359,16 @@ def test_transforms_against_torch_func(name, torch):
     same(value, tvalue)
     for a, b in zip(hv, thv):
         same(a, b)
+
+
+def test_outermost_results_are_plain_tensors_like_torch_func():
+    x = Tensor(np.array([1.0, 2.0]))
+    assert not func.grad(lambda a: (a**3).sum())(x).requires_grad
+    assert func.hessian(lambda a: (a**3).sum())(x).grad_fn is None
+    assert func.jacrev(lambda a: a.sin())(x).grad_fn is None
+    _, ju = func.jvp(lambda a: a.sin(), (x,), (Tensor(np.ones(2)),))
+    assert ju.grad_fn is None
+    leaf = Tensor(np.array([1.0, 2.0]), requires_grad=True)  # inside an outer computation: differentiable
+    _, ju = func.jvp(lambda a: (a**3).sum(), (leaf,), (Tensor(np.ones(2)),))
+    ju.backward()
+    np.testing.assert_array_equal(leaf.grad.data, [6.0, 12.0])

@@ -32,6 +32,9 @@ Argnums = int | tuple[int, ...]
 def vjp(f: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tuple:
     """(f(*primals), vjp_fn[, aux]) where vjp_fn(v) is the tuple vᵀ·∂f/∂primalᵢ, one per primal."""
     inputs = [_fresh_input(p, "vjp") for p in primals]
+    # Inside another transform (an input that requires grad or carries a tangent) the results stay
+    # differentiable; at the outermost level they are plain tensors, as torch.func's, holding no graph.
+    nested = any(p.requires_grad or autograd.tangent_of(p) is not None for p in primals)
     with autograd.enable_grad():
         out, aux = _split_aux(f(*inputs), has_aux, "vjp")
     if not isinstance(out, Tensor):
@@ -45,9 +48,11 @@ def vjp(f: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tuple
             return tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
         with autograd.enable_grad():  # recorded, so that grad(grad(f)) and jacfwd(jacrev(f)) compose
             grads = autograd.grad([out], inputs, [v], retain_graph=True, create_graph=True, allow_unused=True)
-        return tuple(g if g is not None else Tensor(np.zeros_like(x.data)) for g, x in zip(grads, inputs))
+        grads = [g if g is not None else Tensor(np.zeros_like(x.data)) for g, x in zip(grads, inputs)]
+        return tuple(g if nested else g.detach() for g in grads)
 
-    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+    out_value = out if nested else out.detach()
+    return (out_value, vjp_fn, aux) if has_aux else (out_value, vjp_fn)
 
 
 def jvp(f: Callable[..., Any], primals: Sequence[Tensor], tangents: Sequence[Any], has_aux: bool = False) -> tuple:
@@ -66,6 +71,9 @@ def jvp(f: Callable[..., Any], primals: Sequence[Tensor], tangents: Sequence[Any
             raise TypeError(f"jvp: f must return a Tensor or a tuple of Tensors, got {type(out).__name__}")
         moved = tuple(forward_ad.unpack_dual(o).tangent for o in outs)
     moved = tuple(t if t is not None else Tensor(np.zeros_like(o.data)) for t, o in zip(moved, outs))
+    if not any(p.requires_grad for p in primals):  # outermost: plain tensors, no graph kept (as torch.func)
+        out = tuple(o.detach() for o in outs) if isinstance(out, tuple) else out.detach()
+        moved = tuple(t.detach() for t in moved)
     tangent = moved if isinstance(out, tuple) else moved[0]
     return (out, tangent, aux) if has_aux else (out, tangent)
 
