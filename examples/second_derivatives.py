@@ -52,7 +52,7 @@ def hessian_vector_product() -> None:
         return [g.data for g in grad(mlp_loss(moved), moved)]
 
     plus, minus = gradient_at(+1), gradient_at(-1)
-    print(f"Hessian-vector product of an MLP loss ({sum(p.size for p in params)} parameters):")
+    print(f"Hessian-vector product of an MLP loss ({sum(p.numel() for p in params)} parameters):")
     for name, h, p, m in zip(("w1", "b1", "w2", "b2"), hv, plus, minus):
         numerical = (p - m) / (2 * eps)
         err = float(np.max(np.abs(h.data - numerical)))

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Install what tinygrad_cnn needs: Debian's graphviz (to render graphs) and
-# dataset-fashion-mnist (the real data, else a small embedded subset is used),
+# Install what tinygrad_cnn needs: Debian's graphviz (to render graphs),
+# dataset-fashion-mnist (the real data, else a small embedded subset is used) and
+# chromium (headless, for the tests of the backprop page; they skip without it),
 # then the package itself, editable, with its dev extras. Safe to run again:
 # packages already present are not fetched twice.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-DEBIAN_PACKAGES=(graphviz dataset-fashion-mnist)
+DEBIAN_PACKAGES=(graphviz dataset-fashion-mnist chromium)
 
 apt_prefix=()
 apt_usable=false
@@ -34,11 +35,12 @@ elif [ "$apt_usable" = true ]; then
     export DEBIAN_FRONTEND=noninteractive
     if ! { "${apt_prefix[@]}" apt-get update -qq && "${apt_prefix[@]}" apt-get install -y -qq "${missing[@]}"; }; then
         echo "setup: WARNING: apt-get could not install ${missing[*]}; graph rendering needs graphviz," \
-             "and without the dataset the embedded Fashion-MNIST subset is used" >&2
+             "without the dataset the embedded Fashion-MNIST subset is used, and without chromium" \
+             "the browser tests of the backprop page are skipped" >&2
     fi
 else
     echo "setup: skipping Debian packages (${missing[*]}): apt-get needs root or passwordless sudo." \
-         "Install them yourself for graph rendering and the full Fashion-MNIST data."
+         "Install them yourself for graph rendering, the full Fashion-MNIST data and the browser tests."
 fi
 
 echo "setup: python3 -m pip install -e '.[dev]'"

@@ -517,7 +517,7 @@ def test_max_pool_partial_ties(stride):
                   [5.0, 5.0, 5.0]]).reshape(1, 1, 3, 3)
     t = Tensor(x, requires_grad=True)
     out = t.max_pool2d(2, stride)
-    out.backward(Tensor(np.arange(1.0, 1 + out.size).reshape(out.shape)))
+    out.backward(Tensor(np.arange(1.0, 1 + out.numel()).reshape(out.shape)))
     if stride == 2:  # one window [[1, 3], [3, 0]]: two tied 3s
         expected_out = [[3.0]]
         expected_grad = [[0, 0.5, 0], [0.5, 0, 0], [0, 0, 0]]
@@ -542,7 +542,7 @@ def test_max_pool_ties_ignore_the_padding(stride):
         expected = naive_pool2d(np.zeros((1, 1, 3, 3)), case, "max", np.ones(case.output_shape))[1][0, 0]
         assert expected[0, 0] == 1 + 0.5 + 0.5 + 0.25  # four windows cover the corner pixel
     np.testing.assert_allclose(t.grad.data[0, 0], expected, rtol=1e-15)
-    assert t.grad.data.sum() == pytest.approx(out.size)
+    assert t.grad.data.sum() == pytest.approx(out.numel())
 
 
 @pytest.mark.parametrize("stride", [3, 1], ids=["fast", "overlapping"])

@@ -252,7 +252,7 @@ def _seeded_dropout(x):
 def test_gradcheck_functionals(name, fn, shapes):
     inputs = [_t64(*s, seed=i + 10) for i, s in enumerate(shapes)]
     if name == "max_pool2d":  # distinct values: no ties, where a max is not differentiable
-        inputs[0].data[...] = np.random.default_rng(0).permutation(inputs[0].size).reshape(inputs[0].shape) / 7
+        inputs[0].data[...] = np.random.default_rng(0).permutation(inputs[0].numel()).reshape(inputs[0].shape) / 7
     assert gradcheck(fn, inputs)
 
 

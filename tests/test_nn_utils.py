@@ -146,7 +146,7 @@ def test_parameters_to_vector_and_back(param_shapes, seed):
     rng = np.random.default_rng(seed)
     params = [Tensor(rng.standard_normal(s), requires_grad=True) for s in param_shapes]
     vec = nn.utils.parameters_to_vector(params)
-    assert vec.shape == (sum(p.size for p in params),)
+    assert vec.shape == (sum(p.numel() for p in params),)
     np.testing.assert_array_equal(vec.data, np.concatenate([p.data.reshape(-1) for p in params]))
     targets = [Tensor(np.zeros(s), requires_grad=True) for s in param_shapes]
     nn.utils.vector_to_parameters(vec * 2.0, targets)
@@ -162,7 +162,7 @@ def test_parameter_vectors_match_torch(torch):
     ours, theirs = _params(0, [(3, 2), (4,), ()], [False] * 3)
     vec = nn.utils.parameters_to_vector(ours)
     np.testing.assert_array_equal(vec.data, torch.nn.utils.parameters_to_vector(theirs).detach().numpy())
-    new = np.arange(vec.size, dtype=np.float64)
+    new = np.arange(vec.numel(), dtype=np.float64)
     nn.utils.vector_to_parameters(Tensor(new), ours)
     torch.nn.utils.vector_to_parameters(torch.tensor(new), theirs)
     for p, q in zip(ours, theirs):

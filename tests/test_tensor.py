@@ -237,7 +237,8 @@ def test_comparison_broadcast_mismatch_names_the_op():
 def test_attributes():
     t = Tensor(np.arange(6.0).reshape(2, 3))
     assert t.shape == (2, 3) and isinstance(t.shape, tuple)
-    assert t.ndim == 2 and t.size == 6 and isinstance(t.size, int)
+    assert t.ndim == 2 and t.numel() == 6 and t.size() == (2, 3) and t.size(1) == 3 and t.size(-2) == 2
+    assert t.dim() == 2
     assert t.dtype == F64 and isinstance(t.dtype, np.dtype)
     assert t.grad is None and not t.requires_grad
 

@@ -15,7 +15,7 @@ topological order, applying each node's chain rule exactly once.
 
 Because every `backward` is written with Tensor operations (not raw numpy), the
 backward pass can itself be recorded (`create_graph=True`) and differentiated
-again: that is all second derivatives need.
+again: that is all second derivatives need. Forward mode (`jvp`) runs inside `apply`.
 """
 
 from __future__ import annotations
@@ -143,6 +143,33 @@ _observers: list[Callable[[Tensor, Tensor, list], None]] = []
 
 
 # ---------------------------------------------------------------------------
+# In-place writes: PyTorch's version counter, as one clock. A node notes the clock when it is
+# made; an in-place op ticks it and stamps the array it wrote (views share their base's stamp).
+# ---------------------------------------------------------------------------
+_clock = 0
+_written: dict[int, tuple[weakref.ref, int]] = {}  # id(base array) → (a weak reference to it, when written)
+
+
+def mark_modified(a: np.ndarray) -> None:
+    global _clock
+    _clock += 1
+    if len(_written) > 10_000:  # forget the arrays that are gone
+        for key in [key for key, (ref, _) in _written.items() if ref() is None]:
+            del _written[key]
+    base = a if a.base is None else a.base
+    _written[id(base)] = (weakref.ref(base), _clock)
+
+
+def _check_unmodified(ctx: Function) -> None:
+    for x in (*ctx.inputs, *([ctx.output] if ctx.output is not None else [])):
+        base = x.data if x.data.base is None else x.data.base
+        ref, when = _written.get(id(base), (None, 0))
+        if ref is not None and ref() is base and when > ctx.clock:
+            raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                               f"inplace operation: a tensor of shape {x.shape} that {op_name(ctx)} reads")
+
+
+# ---------------------------------------------------------------------------
 # Forward mode: while a dual level is open, tangents ride along with the values.
 # ---------------------------------------------------------------------------
 _dual_level_open = False
@@ -219,7 +246,7 @@ class Function:
 
     keep_output = False
     # Slots for what every node has (faster than a dict); subclasses keep a __dict__ for their own settings.
-    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "freed", "__dict__")
+    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "freed", "clock", "__dict__")
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:
@@ -238,7 +265,7 @@ class Function:
         out = _Tensor._wrap(data if type(data) is np.ndarray else np.asarray(data))
         if record and out.data.dtype.kind == "f":  # integer and boolean results carry no gradient
             out.requires_grad, out._ctx = True, ctx
-            ctx.inputs, ctx.scope, ctx.freed = tuple(inputs), _scope, False
+            ctx.inputs, ctx.scope, ctx.freed, ctx.clock = tuple(inputs), _scope, False, _clock
             ctx.output = out if cls.keep_output else None
         if _dual_level_open and out.data.dtype.kind == "f" and any(id(x) in _tangents for x in inputs):
             _forward_tangent(ctx, inputs, kwargs, out)
@@ -261,6 +288,27 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{op_name(self)}>"
+
+    def name(self) -> str:
+        return op_name(self)
+
+    @property
+    def next_functions(self) -> tuple:
+        """PyTorch's view of the edges: (node that made each input, 0); a leaf wanting a gradient: AccumulateGrad."""
+        return tuple((x._ctx if x._ctx is not None else AccumulateGrad(x) if x.requires_grad else None, 0)
+                     for x in self.inputs)
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient ends up (its `.grad`), as PyTorch names it in `next_functions`."""
+
+    next_functions = ()
+
+    def __init__(self, variable: Tensor):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
 
 
 def op_name(node: Function) -> str:
@@ -336,6 +384,8 @@ def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tu
             f"Trying to backward through the graph a second time (through {op_name(ctx)}): its saved values were "
             "freed by the first backward. Pass retain_graph=True to the first backward if you need a second one."
         )
+    if ctx.clock != _clock:  # something was written in place since this node was made
+        _check_unmodified(ctx)
     result = type(ctx).backward(ctx, grad)
     if type(result) is not tuple:
         result = (result,)
@@ -380,7 +430,7 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
         if t.grad is None:
             # An array of its own, in the tensor's layout: Add hands one gradient to both sides,
             # Expand a read-only view, `w.T` a transposed one (which would slow every optimizer step).
-            own = np.empty_like(t.data)
+            own = np.empty_like(t.data, subok=False)
             np.copyto(own, data)
             data = own
         g = _Tensor._wrap(data)

@@ -3,6 +3,7 @@
     tinygrad-cnn train   --model cnn --epochs 5 --out runs/cnn     train one model, with progress bars
     tinygrad-cnn compare [--quick] --out report                    MLP vs CNN vs locally connected: report.md/html
     tinygrad-cnn graph   --model cnn --out cnn.svg [--depth 1]     draw a training step's graph
+    tinygrad-cnn graph   --model mlp --backprop-page mlp.html      ... or step through its backward pass
     tinygrad-cnn bench                                             ms per training step, ours vs PyTorch
 
 A user's mistake (a bad option, a folder that cannot be written, missing data,
@@ -20,9 +21,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+PAGE_NODES = 50  # the most nodes a backprop page of the command shows when no --depth is given
 EXAMPLES = """commands, with an example each:
   train     tinygrad-cnn train --model cnn --epochs 5 --out runs/cnn
   compare   tinygrad-cnn compare --quick --out report
@@ -127,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--depth", type=count_from_zero, default=None, help="collapse modules below this depth")
     graph.add_argument("--backward", action="store_true", help="also draw the recorded backward pass")
     graph.add_argument("--grads", action="store_true", help="shade tensors by gradient norm after a backward")
+    graph.add_argument("--backprop-page", metavar="FILE.html", type=path_text, default=None,
+                       help="write a page that steps through the backward pass, one node at a time (then the "
+                            "picture is drawn only if --out is given; without --depth, the most detailed depth "
+                            f"with at most {PAGE_NODES} nodes)")
 
     bench = sub.add_parser("bench", help="ms per training step of mlp and cnn, against PyTorch when installed",
                            formatter_class=_Help)
@@ -268,6 +277,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import models, viz
 
+    page = _backprop_page_target(args) if args.backprop_page is not None else None
+    if page is None or args.out is not None:  # the picture: by default, and beside a page when --out asks for it
+        _write_picture(args)
+    if page is not None:
+        with viz.training_step(models.build(args.model)) as loss:
+            _write_backprop_page(loss, page, args.depth)
+    return 0
+
+
+def _write_picture(args: argparse.Namespace) -> None:
+    from . import models, viz
+
     out = Path(args.out or f"{args.model}.svg")
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in GRAPH_FORMATS:
@@ -284,7 +305,35 @@ def cmd_graph(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write it ({e.strerror or e})") from None
     print(f"wrote {out}")
-    return 0
+
+
+def _backprop_page_target(args: argparse.Namespace) -> Path:
+    """The checked --backprop-page path (before any model is built)."""
+    page = Path(args.backprop_page)
+    if page.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--backprop-page {page}: the file name must end in .html")
+    if not page.parent.is_dir():
+        raise UsageError(f"--backprop-page {page}: the folder {page.parent} does not exist")
+    if args.out is None and (args.backward or args.grads):
+        raise UsageError("--backward and --grads change the picture, which --backprop-page alone does not draw; "
+                         "add --out FILE.svg for it")
+    if shutil.which("dot") is None:
+        raise UsageError("graph: the backprop page draws its graph with Graphviz's `dot`, which is not on PATH; "
+                         "install Graphviz (apt-get install graphviz)")
+    return page
+
+
+def _write_backprop_page(loss: Tensor, page: Path, depth: int | None) -> None:
+    from .viz import backprop_page
+    from .viz.backprop import readable_depth
+
+    if depth is None:
+        depth = readable_depth(loss, PAGE_NODES)
+    try:  # the depth fits PAGE_NODES, or the user chose it: no other limit
+        written = backprop_page(loss, page, depth=depth, max_nodes=10_000)
+    except OSError as e:
+        raise UsageError(f"--backprop-page {page}: cannot write it ({e.strerror or e})") from None
+    print(f"wrote {page} (steps 0 to {written.last_step}, {'every primitive' if depth is None else f'depth {depth}'})")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

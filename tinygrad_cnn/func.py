@@ -91,7 +91,7 @@ def grad_and_value(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = 
             return f(*args)
 
         out, vjp_fn, *aux = vjp(f_of_chosen, *[args[i] for i in indices], has_aux=has_aux)
-        if out.size != 1:
+        if out.numel() != 1:
             raise RuntimeError(f"grad: f must return a one-element tensor, got shape {out.shape}")
         grads = vjp_fn(Tensor(np.ones_like(out.data)))
         g = grads[0] if isinstance(argnums, int) else grads
@@ -116,7 +116,7 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     def wrapped(*args: Any) -> Any:
         indices = _argnums(argnums, len(args), "jacrev")
         out, vjp_fn = vjp(_of_chosen(f, args, indices), *[args[i] for i in indices])
-        rows = [vjp_fn(_one_hot(out, k)) for k in range(out.size)]  # row k: ∂out_k/∂x
+        rows = [vjp_fn(_one_hot(out, k)) for k in range(out.numel())]  # row k: ∂out_k/∂x
         jacobians = tuple(_assemble([row[j] for row in rows], out.shape, args[i].shape, rows_first=True)
                           for j, i in enumerate(indices))
         return jacobians[0] if isinstance(argnums, int) else jacobians
@@ -140,7 +140,7 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
         columns = []  # columns[j][k]: ∂out/∂(element k of input j), one entry per output
         for j, x in enumerate(chosen):
             one_hots = ([_one_hot(y, k) if m == j else Tensor(np.zeros_like(y.data)) for m, y in enumerate(chosen)]
-                        for k in range(x.size))
+                        for k in range(x.numel()))
             columns.append([_as_tuple(jvp(g, chosen, tangents)[1]) for tangents in one_hots])
         per_output = []
         for o, y in enumerate(outs):
@@ -167,14 +167,14 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Tensor, Any
     primals = tuple(primals) if is_tuple else (primals,)
     tangents = tuple(tangents) if isinstance(tangents, (tuple, list)) else (tangents,)
     value = f(*primals)
-    if not isinstance(value, Tensor) or value.size != 1:
+    if not isinstance(value, Tensor) or value.numel() != 1:
         raise RuntimeError("hvp: f must return a one-element tensor")
     gradient = grad(f, argnums=tuple(range(len(primals))))
     _, products = jvp(lambda *xs: _cat_flat(gradient(*xs)), primals, tangents)
     pieces, start = [], 0
     for p in primals:
-        pieces.append(products[start:start + p.size].reshape(p.shape).detach())
-        start += p.size
+        pieces.append(products[start:start + p.numel()].reshape(p.shape).detach())
+        start += p.numel()
     return value.detach(), tuple(pieces) if is_tuple else pieces[0]
 
 

@@ -107,7 +107,7 @@ def gradcheck(
     for i in diff:
         x = inputs[i]
         analytic = [_analytic_jacobian(out, x) for out in outputs]
-        for k in range(x.size):
+        for k in range(x.numel()):
             for o, (out, numerical) in enumerate(zip(outputs, _numerical_column(fn, inputs, x, k, eps, len(outputs)))):
                 bad = np.abs(analytic[o][k] - numerical) > atol + rtol * np.abs(numerical)
                 if bad.any():
@@ -126,11 +126,11 @@ def gradcheck(
 
 def _analytic_jacobian(out: Tensor, x: Tensor) -> np.ndarray:
     """J[k, j] = d out[j] / d x[k], one backward per output element."""
-    jac = np.zeros((x.size, out.size))
+    jac = np.zeros((x.numel(), out.numel()))
     if not out.requires_grad:
         return jac
-    for j in range(out.size):
-        onehot = np.zeros(out.size, dtype=out.dtype)
+    for j in range(out.numel()):
+        onehot = np.zeros(out.numel(), dtype=out.dtype)
         onehot[j] = 1
         (g,) = autograd.grad(out, x, Tensor(onehot.reshape(out.shape)), retain_graph=True, allow_unused=True)
         if g is not None:
@@ -164,7 +164,7 @@ def _check_projection(
         x.data[...] = original
         numerical = sum(float(np.sum(v * (p - m))) for v, p, m in zip(vs, plus, minus)) / (2 * eps)
         if abs(analytic - numerical) > atol + rtol * abs(numerical):
-            if x.size <= 64:  # small enough to find the element with the full check
+            if x.numel() <= 64:  # small enough to find the element with the full check
                 gradcheck(fn, inputs, eps, atol, rtol, raise_exception, fast_mode=False)
             return _fail(
                 f"gradcheck (fast mode): for input {i} (shape {x.shape}) the projection <v, J u> is "

@@ -1,23 +1,20 @@
-"""The primitives: one small class each, numpy forward and Tensor-op backward side by side.
+"""The primitives: one small class each, numpy forward, Tensor-op backward and jvp side by side.
 
-Read each class as one line of calculus. `forward` computes y = f(x) with
-numpy; `backward` receives dL/dy (`grad`) and returns dL/dx for each input,
-written with Tensor operations so that the backward pass can be recorded and
-differentiated again (`create_graph=True`).
+Read each class as a line of calculus. `forward` computes y = f(x) with numpy;
+`backward` receives dL/dy (`grad`) and returns dL/dx for each input; `jvp`
+receives each input's tangent ẋ and returns ẏ = J·ẋ (forward mode). Both are
+Tensor operations, so they can be recorded and differentiated again.
 
-Two rules keep the backward formulas this short:
+Two rules keep the formulas this short:
 - An input that needs a gradient always has the output's shape: `Tensor`'s
   binary operators `expand` such inputs before calling us (broadcasting lives in
   one place). So `MulFn.backward` is just ``grad * b``; no "unbroadcast" here.
-- Whatever backward needs from forward is either an input (``ctx.inputs``),
-  the output (``keep_output``), a small setting stored on ``ctx``, or an array
-  passed to ``save_for_backward`` (dropped after backward runs).
+- Whatever backward needs from forward is an input (``ctx.inputs``), the output
+  (``keep_output``), a setting on ``ctx`` or an array given to ``save_for_backward``.
 
-Everything else (softmax, var, conv2d_reference, ...) is a composite of these,
-written in tensor.py and conv/, and needs no backward at all. Where speed needs
-a kernel, a forward calls one from backend/ by a name that says what it
-computes (`multiply(a, b)`, `relu_grad(g, a)`); the threads and BLAS calls
-behind those names never show here.
+Everything else (softmax, var, conv2d_reference, ...) is a composite of these
+and needs no backward at all. Where speed needs a kernel, a forward calls one
+from backend/ by a name that says what it computes (`multiply(a, b)`).
 """
 
 from __future__ import annotations
@@ -308,15 +305,10 @@ class ReluFn(Function):
 
 
 class ReluGradFn(Function):
-    """z = g · [a > 0]: relu's backward as one pass (not a mask, then a multiply), still differentiable.
+    """z = g · [a > 0]: relu's backward as one pass, block by block in cache (0.61 ms, not 0.86, on conv1).
 
-    dz/dg = [a > 0],  dz/da = 0 (almost everywhere). One pass that makes the
-    mask block by block, while it is in cache: 0.61 ms instead of 0.86 on conv1's
-    (64, 32, 28, 28) activation.
-
-    dz/da is returned as None (nothing to add). `autograd.grad` still answers zeros,
-    as PyTorch does, for an input that the graph reaches only through such a
-    derivative (the input Hessian of a ReLU network), not "x was not used".
+    dz/dg = [a > 0],  dz/da = 0 almost everywhere, returned as None; `autograd.grad`
+    still answers zeros for an input reached only through it (a ReLU net's input Hessian).
     """
 
     def forward(ctx, g, a):

@@ -96,7 +96,6 @@ class Tensor:
     shape = property(lambda self: self.data.shape, doc="The shape, a tuple of ints.")
     dtype = property(lambda self: self.data.dtype, doc="The numpy dtype.")
     ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
-    size = property(lambda self: self.data.size, doc="The number of elements.")
     grad_fn = property(lambda self: self._ctx, doc="The node that made this tensor, None for a leaf.")
     is_leaf = property(lambda self: self._ctx is None, doc="True unless this tensor was computed by a recorded op.")
 
@@ -124,6 +123,55 @@ class Tensor:
         dtype = np.dtype(dtype)
         return self if dtype == self.data.dtype else ops.CastFn.apply(self, dtype=dtype)
 
+    # PyTorch's names for shape and dtype (a script ported with `import tinygrad_cnn as torch` uses them)
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (PyTorch's `size()`), or one side of it with `size(dim)`; `numel()` counts the elements."""
+        return self.data.shape if dim is None else self.data.shape[_axis(dim, self.data.ndim, "size")]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a vector or scalar is returned as is), as `torch.Tensor.t`."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape} (use transpose)")
+        return self.T if self.ndim == 2 else self
+
+    def type(self, dtype: DTypeLike = None) -> Any:
+        """With a dtype, this tensor in it (`x.type(torch.float)`); without, its type's name ('torch.FloatTensor')."""
+        if dtype is None:
+            return _TYPE_NAMES.get(self.data.dtype, f"tinygrad_cnn.{self.data.dtype}")
+        return self.astype(dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def int(self) -> Tensor:
+        return self.astype(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.astype(np.bool_)
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """`to(dtype)`, `to("cpu")`, `to(device, dtype)`, `to(other_tensor)`: numpy arrays live on the CPU only."""
+        dtype = to_arguments(args, kwargs)
+        return self if dtype is None else self.astype(dtype)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    device = property(lambda self: CPU, doc="Where the data lives: always the CPU (numpy).")
+    is_cuda = property(lambda self: False)
+
     def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
@@ -139,6 +187,13 @@ class Tensor:
         if self.data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data)
+
+    def __index__(self) -> int:
+        """A one-element integer tensor indexes a list (`classes[pred.argmax(0)]`), as in PyTorch."""
+        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, "
+                            f"got shape {self.shape} and dtype {self.dtype}")
+        return int(self.data.reshape(()))
 
     def __float__(self) -> float:
         return float(self.item())
@@ -175,6 +230,91 @@ class Tensor:
         handle = _HookHandle(self._hooks)
         self._hooks[handle.id] = hook
         return handle
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Start (or stop) recording operations on this leaf, in place; returns it."""
+        if self._ctx is not None and not requires_grad:
+            raise RuntimeError("requires_grad_: you can only change requires_grad flags of leaf variables "
+                               "(use detach() to get a tensor that does not require grad)")
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, this one is {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # ------------------------------------------------------------------ in-place operations
+    # PyTorch's safety rule: allowed on tensors that do not require grad, under no_grad() and on
+    # `.grad`; a tensor a recorded node will read is marked modified, so that node's backward
+    # refuses to run instead of computing with the new values (autograd.mark_modified).
+    def _writable(self, op: str) -> np.ndarray:
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._ctx is None:
+                raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                                   "operation. (Wrap it in `with no_grad():`, or use the out-of-place form.)")
+            raise RuntimeError(f"{op}: an in-place operation on a tensor computed by {op_name(self._ctx)} that "
+                               "requires grad; use the out-of-place form (x = x + y, not x += y or x.add_(y))")
+        if not self.data.flags.writeable:
+            self.data = self.data.copy()  # a read-only view (an expand, a broadcast): this tensor gets its own
+        autograd.mark_modified(self.data)
+        return self.data
+
+    def _assign(self, op: str, ufunc: Callable, *operands: Any) -> Tensor:
+        out = self._writable(op)
+        arrays = [x.data if isinstance(x, Tensor) else x for x in operands]
+        try:
+            np.copyto(out, ufunc(out, *arrays), casting="same_kind")
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{op}: {e} (in place on a tensor of shape {self.shape} and dtype {self.dtype})") from None
+        return self
+
+    def add_(self, other: Any, *, alpha: Scalar = 1) -> Tensor:
+        return self._assign("add_", lambda a, b: a + alpha * b, other)
+
+    def sub_(self, other: Any, *, alpha: Scalar = 1) -> Tensor:
+        return self._assign("sub_", lambda a, b: a - alpha * b, other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._assign("mul_", np.multiply, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._assign("div_", np.true_divide, other)
+
+    def zero_(self) -> Tensor:
+        self._writable("zero_")[...] = 0
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        self._writable("fill_")[...] = value.data if isinstance(value, Tensor) else value
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        return self._assign("copy_", lambda a, b: np.broadcast_to(b, a.shape), src)
+
+    def clamp_(self, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:
+        return self._assign("clamp_", lambda a: np.clip(a, min, max))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        return self._assign("uniform_", lambda x: _rng.uniform(a, b, x.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        return self._assign("normal_", lambda x: _rng.normal(mean, std, x.shape))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented(other, self.add_, Tensor.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented(other, self.sub_, Tensor.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented(other, self.mul_, Tensor.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented(other, self.div_, Tensor.__truediv__)
+
+    def _augmented(self, other: Any, in_place: Callable, out_of_place: Callable) -> Tensor:
+        """`x += y`: in place where PyTorch's rule allows; on a computed tensor that requires grad, x = x + y."""
+        if self.requires_grad and self._ctx is not None and autograd.is_grad_enabled():
+            return out_of_place(self, other)
+        return in_place(other)
 
     def retain_grad(self) -> None:
         """Keep the gradient of a non-leaf tensor in `.grad` (leaves always keep theirs)."""
@@ -847,6 +987,68 @@ autograd.register_tensor_class(Tensor)
 
 
 # ---------------------------------------------------------------------- helpers
+_TYPE_NAMES = {np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.float64): "torch.DoubleTensor",
+               np.dtype(np.int64): "torch.LongTensor", np.dtype(np.int32): "torch.IntTensor",
+               np.dtype(np.bool_): "torch.BoolTensor", np.dtype(np.uint8): "torch.ByteTensor"}
+
+
+class Device:
+    """Where tensors live, as `torch.device`. numpy arrays live in the CPU's memory, so "cpu" is the one there is."""
+
+    def __init__(self, type: Any, index: int | None = None):
+        name = type.type if isinstance(type, Device) else str(type)
+        check_device(name, "device")
+        self.type, self.index = name.split(":")[0], index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (Device, str)) and str(other).split(":")[0] == self.type
+
+    __hash__ = object.__hash__
+
+    def __str__(self) -> str:
+        return self.type
+
+    def __repr__(self) -> str:
+        return f"device(type={self.type!r})"
+
+
+def check_device(device: Any, op: str) -> bool:
+    """True for the CPU ("cpu", "cpu:0", device("cpu")); a clear error for any other device; False for non-devices."""
+    name = device.type if isinstance(device, Device) else device
+    if not isinstance(name, str):
+        return False
+    if name.split(":")[0] == "cpu":
+        return True
+    known = ("cuda", "mps", "xpu", "meta", "hip", "xla", "vulkan", "mkldnn", "opengl", "opencl", "ideep", "ve",
+             "fpga", "ort", "mtia", "hpu", "lazy", "ipu", "privateuseone")
+    if name.split(":")[0] in known:
+        raise RuntimeError(f"{op}: device {name!r} is not available: tinygrad_cnn computes with numpy on the CPU "
+                           "only (use 'cpu')")
+    try:
+        np.dtype(name)
+    except TypeError:
+        raise RuntimeError(f"{op}: {name!r} is neither a device nor a dtype (tinygrad_cnn knows only 'cpu')") from None
+    return False
+
+
+CPU = Device("cpu")
+
+
+def to_arguments(args: tuple, kwargs: dict) -> np.dtype | None:
+    """The dtype asked for by `.to(...)`'s arguments (None: keep it); any device but the CPU is an error."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    for arg in (*args, kwargs.pop("device", None)):
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif arg is not None and not check_device(arg, "to"):
+            dtype = arg
+    kwargs.pop("non_blocking", None), kwargs.pop("copy", None), kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    return None if dtype is None else np.dtype(dtype)
+
+
 def broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
     """numpy's broadcasting rule, with an error that names the op and both shapes."""
     if len(a) < len(b):
@@ -910,11 +1112,11 @@ def _resolve_shape(t: Tensor, shape: tuple, op: str) -> tuple:
         if shape.count(-1) > 1:
             raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
         known = math.prod(s for s in shape if s != -1)
-        if known == 0 or t.size % known:
+        if known == 0 or t.numel() % known:
             raise ValueError(f"{op}: cannot reshape a tensor of shape {t.shape} into {shape}")
-        shape = tuple(t.size // known if s == -1 else s for s in shape)
-    if math.prod(shape) != t.size or any(s < 0 for s in shape):
-        raise ValueError(f"{op}: cannot reshape a tensor of shape {t.shape} ({t.size} elements) into {shape}")
+        shape = tuple(t.numel() // known if s == -1 else s for s in shape)
+    if math.prod(shape) != t.numel() or any(s < 0 for s in shape):
+        raise ValueError(f"{op}: cannot reshape a tensor of shape {t.shape} ({t.numel()} elements) into {shape}")
     return shape
 
 
@@ -947,14 +1149,14 @@ def _axes(t: Tensor, axis: Any, dim: Any, op: str) -> tuple:
 
 def _nonempty_axes(t: Tensor, axis: Any, dim: Any, op: str) -> tuple:
     axes = _axes(t, axis, dim, op)
-    if any(t.shape[i] == 0 for i in axes) or (t.size == 0 and not axes):
+    if any(t.shape[i] == 0 for i in axes) or (t.numel() == 0 and not axes):
         raise ValueError(f"{op}: cannot reduce over an empty axis (shape {t.shape})")
     return axes
 
 
 def _one_axis(t: Tensor, axis: Any, dim: Any, op: str = "argmax") -> int | None:
     axis = axis if dim is None else dim
-    if t.size == 0:
+    if t.numel() == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor (shape {t.shape})")
     return None if axis is None else _axis(axis, t.ndim, op)
 

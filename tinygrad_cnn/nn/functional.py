@@ -347,7 +347,7 @@ def _reduce(loss: Tensor, reduction: str, count: float | None = None) -> Tensor:
     total = loss.sum()
     if reduction == "sum":
         return total
-    n = loss.size if count is None else count
+    n = loss.numel() if count is None else count
     return total * (1.0 / n) if n else total * 0.0 + float("nan")
 
 

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from ..tensor import Tensor, default_generator
+from .parameter import Parameter
 
 _LINEAR_LIKE = {"linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                 "conv_transpose3d", "sigmoid"}
@@ -90,7 +91,7 @@ def ones_(t: Tensor) -> Tensor:
 
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """U(-b, b) with b = gain · √(3 / fan): He initialisation (a is leaky_relu's negative slope)."""
-    if t.size == 0:  # nothing to fill (and a zero fan would divide by zero)
+    if t.numel() == 0:  # nothing to fill (and a zero fan would divide by zero)
         return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     bound = math.sqrt(3.0) * std
@@ -99,14 +100,14 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlineari
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std²) with std = gain / √fan."""
-    if t.size == 0:  # nothing to fill (and a zero fan would divide by zero)
+    if t.numel() == 0:  # nothing to fill (and a zero fan would divide by zero)
         return t
     return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """U(-b, b) with b = gain · √(6 / (fan_in + fan_out)): Glorot initialisation."""
-    if t.size == 0:  # nothing to fill (and a zero fan would divide by zero)
+    if t.numel() == 0:  # nothing to fill (and a zero fan would divide by zero)
         return t
     fan_in, fan_out = _fan_in_and_fan_out(t)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
@@ -115,7 +116,7 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
 
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std²) with std = gain · √(2 / (fan_in + fan_out))."""
-    if t.size == 0:  # nothing to fill (and a zero fan would divide by zero)
+    if t.numel() == 0:  # nothing to fill (and a zero fan would divide by zero)
         return t
     fan_in, fan_out = _fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
@@ -132,4 +133,4 @@ def default_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
 
 def empty_parameter(*shape: int) -> Tensor:
     """Storage for a parameter that a layer's `reset_parameters` fills right after (float32, requires grad)."""
-    return Tensor(np.empty(shape, dtype=np.float32), requires_grad=True)
+    return Parameter(np.empty(shape, dtype=np.float32))

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import no_grad, scope
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 
 # Bumped whenever any module registers or drops a parameter or child: cached
 # scope paths are valid while it stays put (after construction, it does).
@@ -262,7 +262,7 @@ class Module:
 
     def num_parameters(self, only_trainable: bool = False) -> int:
         """The number of scalar weights (counting a shared parameter once)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not only_trainable)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call `fn` on every descendant, then on this module (for custom initialisation)."""
@@ -293,6 +293,27 @@ class Module:
         return self
 
     # ------------------------------------------------------------------ state
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """`model.to(device)` (the CPU is the one there is) or `model.to(dtype)`: floating parameters and
+        buffers take the dtype, in place, as in PyTorch. Returns the module."""
+        dtype = to_arguments(args, kwargs)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"Module.to: only floating-point dtypes are accepted, got {dtype}")
+        for t in (*self.parameters(), *self.buffers()) if dtype is not None else ():
+            if t.dtype.kind == "f" and t.dtype != dtype:
+                t.data = t.data.astype(dtype)
+                t.grad = None if t.grad is None else Tensor(t.grad.data.astype(dtype))
+        return self
+
+    def cpu(self) -> Module:
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
     def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """PyTorch's state_dict order: a module's parameters, its persistent buffers, then its children.
 

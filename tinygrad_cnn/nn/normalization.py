@@ -39,6 +39,7 @@ from ..backend.reduce import channel_dots, channel_sums
 from ..tensor import Tensor
 from . import init
 from .module import Module
+from .parameter import Parameter
 
 
 def batch_norm_reference(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
@@ -133,9 +134,9 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
-            self.weight = Tensor(np.ones(num_features, dtype=np.float32), requires_grad=True)
+            self.weight = Parameter(np.ones(num_features, dtype=np.float32))
             if bias:
-                self.bias = Tensor(np.zeros(num_features, dtype=np.float32), requires_grad=True)
+                self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -177,7 +178,7 @@ class _BatchNorm(Module):
         return x * scale + (shift if bias is None else shift + bias)
 
     def _normalise_with_batch_stats(self, x: Tensor, axes: tuple) -> Tensor:
-        n = x.size // x.shape[1]
+        n = x.numel() // x.shape[1]
         if n <= 1:
             raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")

@@ -24,6 +24,7 @@ import numpy as np
 from ..tensor import Tensor
 from . import init
 from .module import Module
+from .parameter import Parameter
 
 
 def _padding_index(padding_idx: int | None, num_embeddings: int, fn: str) -> int | None:
@@ -125,7 +126,7 @@ class Embedding(Module):
             if table.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: shape of weight {table.shape} does not match num_embeddings and "
                                  f"embedding_dim {(num_embeddings, embedding_dim)}")
-            self.weight = Tensor(table, requires_grad=True)
+            self.weight = Parameter(table)
         self.weight.requires_grad = not _freeze  # a frozen weight stays a parameter (and in state_dict)
         self.sparse = sparse
 

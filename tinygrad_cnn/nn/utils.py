@@ -125,11 +125,11 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     if not isinstance(vec, Tensor):
         raise TypeError(f"vector_to_parameters: expected a Tensor, got {type(vec).__name__}")
     params = _tensor_list(parameters, "vector_to_parameters")
-    needed = sum(p.size for p in params)
-    if vec.ndim != 1 or vec.size != needed:
+    needed = sum(p.numel() for p in params)
+    if vec.ndim != 1 or vec.numel() != needed:
         raise ValueError(f"vector_to_parameters: expected a 1-D vector of {needed} elements (one per parameter "
                          f"element), got shape {vec.shape}")
     start = 0
     for p in params:
-        p.data = vec.data[start:start + p.size].reshape(p.shape).astype(p.dtype)
-        start += p.size
+        p.data = vec.data[start:start + p.numel()].reshape(p.shape).astype(p.dtype)
+        start += p.numel()

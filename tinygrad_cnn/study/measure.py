@@ -70,7 +70,7 @@ def layer_table(model: nn.Module, in_shape: tuple[int, ...] = (1, 28, 28)) -> li
             y = module(x)
             if isinstance(module, SHAPED):
                 before, after = tuple(x.shape[1:]), tuple(y.shape[1:])
-                params = sum(p.size for p in module.parameters())
+                params = sum(p.numel() for p in module.parameters())
                 rows.append(Layer(name, type(module).__name__, before, after, params,
                                   layer_flops(module, before, after)))
             x = y

@@ -6,6 +6,7 @@
     viz.retain_grads(loss); loss.backward()    # keep every intermediate gradient, then ...
     viz.draw_graph(loss, show_grads=True)      # ... shade each tensor by its gradient norm
     viz.draw_graph(loss, show_backward=True)   # also draw the graph that backward(create_graph=True) records
+    viz.backprop_page(loss, "step.html")       # a page that steps through the backward pass, node by node
 
 The colours are torchviz's, so a PyTorch user reads the picture at once:
 
@@ -48,6 +49,18 @@ RAMP = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddb
         "#b2182b", "#67001f")
 RAMP_LOG10 = (-7.0, 3.0)  # one decade per colour, white at 1e-2
 _retained: dict[int, Any] = {}  # id -> weakref of tensors retain_grads already asked to keep their gradient
+
+
+def __getattr__(name: str) -> Any:
+    """`viz.backprop_page` and `viz.BackpropPage`, from viz/backprop.py, loaded when first used (PEP 562).
+
+    So importing viz loads only the engine and graph.py; the page's module draws on them too.
+    """
+    if name in ("backprop_page", "BackpropPage"):
+        from . import backprop
+
+        return getattr(backprop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -141,6 +154,17 @@ def draw_model(model: Any, input_shape: Sequence[int] = (2, 1, 28, 28), depth: i
             retain_grads(loss)
             loss.backward(retain_graph=backward)
         return draw_graph(loss, depth=depth, show_grads=grads, show_backward=backward, **options)
+
+
+@contextmanager
+def training_step(model: Any, input_shape: Sequence[int] = (2, 1, 28, 28)) -> Iterator[Tensor]:
+    """The loss of one training step of `model`, as `draw_model` makes it; the model is restored after the block.
+
+        with viz.training_step(model) as loss:
+            viz.backprop_page(loss, "step.html")
+    """
+    with _untouched(model):
+        yield _training_step(model, input_shape)
 
 
 def _training_step(model: Any, input_shape: Sequence[int]) -> Tensor:

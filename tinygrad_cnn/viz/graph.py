@@ -156,6 +156,13 @@ class Layout:
             self._module_lines(unit)
         self.units.sort(key=lambda u: u.order)
 
+    def unit_of(self, x: Tensor | Function) -> Unit | None:
+        """The unit drawn for an op, a leaf or an output tensor (`backprop_page` puts gradients on it).
+
+        None for what is not drawn: a folded movement op, a parameter inside a collapsed module call.
+        """
+        return self._unit_of.get(id(x))
+
     # ------------------------------------------------------------------ nodes
     def _unit(self, kind: str, lines: list[str], cluster: Any, grad: Tensor | None = None,
               made: Tensor | None = None) -> Unit:
@@ -300,6 +307,7 @@ class Layout:
             self._leaf_unit(t).kind = "output"
             return
         unit = self._unit("output" if title is None else "grad", tensor_lines(t, self.shapes, title), None, t.grad, t)
+        self._unit_of[id(t)] = unit
         source, label = (t, "") if t._ctx is None else self._source(t, None)
         self._edge(self._leaf_unit(source) if isinstance(source, Tensor) else source, unit, label)
 
@@ -309,7 +317,7 @@ class Layout:
             unit.lines.append("→ " + shapes + (" …" if len(unit.outputs) > 2 else ""))
         extras = []
         if unit.params:
-            extras.append(f"{sum(p.size for p in unit.params.values()):,} params")
+            extras.append(f"{sum(p.numel() for p in unit.params.values()):,} params")
         saved = sum(nbytes(v) for op in unit.ops for v in saved_values(op))
         if saved:
             extras.append(f"saves {bytes_text(saved)}")
@@ -392,7 +400,7 @@ def plumbing_note(op: Function) -> str:
 def tensor_lines(t: Tensor, shapes: bool, title: str | None = None) -> list[str]:
     """A tensor box: its name (or `title`), its value when it has one element, shape and dtype."""
     lines = [title] if title else [t.name] if t.name else []
-    if t.size == 1:
+    if t.numel() == 1:
         lines.append(f"= {_value(t.data.reshape(()))}")
     if shapes:
         lines.append(f"{shape_text(t.shape)} {t.dtype}")
