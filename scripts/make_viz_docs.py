@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import graphviz
@@ -78,6 +79,32 @@ def vanishing_gradients() -> None:
         save(viz.draw_model(model, input_shape=(16, 32), depth=1, grads=True), f"gradients_{name}")
 
 
+def backprop_pages() -> None:
+    """Screenshots of the backprop page (needs chromium): three steps of (a * b + c).relu(), x * x, the MLP."""
+    from tinygrad_cnn.viz import browser
+
+    if browser.find_chromium() is None:
+        print("make_viz_docs: no chromium, so no backprop screenshots")
+        return
+    work, size = Path(tempfile.mkdtemp()), (1100, 700)
+    a = Tensor(2.0, requires_grad=True, name="a")
+    b = Tensor(-3.0, requires_grad=True, name="b")
+    c = Tensor(10.0, requires_grad=True, name="c")
+    out = (a * b + c).relu()
+    out.name = "out"
+    page = viz.backprop_page(out, work / "expression.html")
+    for k in (1, 2, 3):
+        browser.screenshot(page.path, IMAGES / f"backprop_expression_{k}.png", k, size)
+    x = Tensor(3.0, requires_grad=True, name="x")
+    y = x * x
+    y.name = "y"
+    browser.screenshot(viz.backprop_page(y, work / "square.html").path, IMAGES / "backprop_square.png", 1, size)
+    Tensor.manual_seed(0)
+    with viz.training_step(models.mlp()) as loss:
+        page = viz.backprop_page(loss, work / "mlp.html")
+    browser.screenshot(page.path, IMAGES / "backprop_mlp.png", 13, size)
+
+
 def main() -> None:
     if shutil.which("dot") is None:
         sys.exit("make_viz_docs: Graphviz's `dot` program is needed (apt install graphviz)")
@@ -86,6 +113,7 @@ def main() -> None:
     neuron_backward()
     networks()
     vanishing_gradients()
+    backprop_pages()
 
 
 if __name__ == "__main__":
