@@ -372,3 +372,21 @@ def test_outermost_results_are_plain_tensors_like_torch_func():
     _, ju = func.jvp(lambda a: (a**3).sum(), (leaf,), (Tensor(np.ones(2)),))
     ju.backward()
     np.testing.assert_array_equal(leaf.grad.data, [6.0, 12.0])
+
+
+def test_a_reused_id_never_gives_a_constant_a_tangent():
+    with forward_ad.dual_level():
+        x = forward_ad.make_dual(Tensor(np.ones(3)), Tensor(np.ones(3)))
+        for _ in range(200):
+            y = x * 2.0
+            del y
+            z = Tensor(np.full(3, 2.0)) ** 2.0
+            assert forward_ad.unpack_dual(z).tangent is None
+
+
+def test_plain_backward_through_batch_norm_inside_a_dual_level():
+    bn = tinygrad_cnn.nn.BatchNorm1d(3)
+    x = Tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    with forward_ad.dual_level():
+        bn(x).sum().backward()
+    assert x.grad.shape == (4, 3)

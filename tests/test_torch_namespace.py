@@ -228,3 +228,42 @@ def test_modules_move_to_a_dtype_and_refuse_other_devices():
     assert model[0].weight.dtype == np.float32
     with pytest.raises(RuntimeError, match="'cuda' is not available"):
         model.to("cuda")
+
+
+def test_in_place_review_cases_give_right_gradients_or_errors():
+    w = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = tg.zeros(3)
+    h += w * 2  # an accumulator that becomes part of the graph: rebinds, so the gradient counts it
+    (h * w).sum().backward()
+    assert w.grad.tolist() == [4.0, 8.0, 12.0]
+    with pytest.raises(RuntimeError, match="requires grad"):
+        tg.zeros(3).copy_(w)  # the write would not be recorded
+    x = tg.tensor(np.arange(8.0).reshape(2, 4), requires_grad=True)
+    y = x.max(1)  # MaxFn keeps its result array for backward
+    with tg.no_grad():
+        y.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    p = nn.Parameter(np.ones((2, 3), np.float32))
+    inputs = tg.tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    out = (inputs @ p.detach().T).sum()
+    with tg.no_grad():
+        p.mul_(5)  # a write through the Parameter reaches the view the product read
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+    b = tg.tensor([1.0, 2.0])
+    fine = (w[:2] * b).sum()
+    with pytest.raises(ValueError):
+        b.add_(tg.ones(5))  # fails, writes nothing: no stamp
+    fine.backward()
+
+
+def test_in_place_through_an_index_writes_into_the_tensor():
+    x = tg.zeros(3)
+    x[1].fill_(5)
+    z = tg.zeros(2, 3)
+    z[1, 2].add_(5)
+    assert x.tolist() == [0.0, 5.0, 0.0] and z.tolist() == [[0, 0, 0], [0, 0, 5]]
+    assert tg.full((2,), 0.1, dtype=tg.float64)[0].item() == 0.1
+    assert tg.tensor(1.0).div(0.1, rounding_mode="floor").item() == 9.0  # Python's 1.0 // 0.1
+    assert tg.tensor([2**62 + 1]).div(1, rounding_mode="trunc").item() == 2**62 + 1

@@ -126,12 +126,8 @@ class scope:
 
 @contextlib.contextmanager
 def observe_backward(observer: Callable[[Tensor, Tensor, list], None]) -> Iterator[None]:
-    """Within the block, call `observer(tensor, grad, sent)` for each node the backward engine runs.
-
-    `grad` is what the node received, `sent` its (input, gradient) pairs, in the
-    engine's own order: what `viz.backprop_page` replays. Unused, it costs one
-    test of an empty list per node.
-    """
+    """Within the block, call `observer(tensor, grad, sent)` for each node the engine runs, in its order:
+    `grad` is what the node received, `sent` its (input, gradient) pairs (what `viz.backprop_page` replays)."""
     _observers.append(observer)
     try:
         yield
@@ -153,20 +149,25 @@ _written: dict[int, tuple[weakref.ref, int]] = {}  # id(base array) → (a weak 
 def mark_modified(a: np.ndarray) -> None:
     global _clock
     _clock += 1
-    if len(_written) > 10_000:  # forget the arrays that are gone
-        for key in [key for key, (ref, _) in _written.items() if ref() is None]:
-            del _written[key]
-    base = a if a.base is None else a.base
-    _written[id(base)] = (weakref.ref(base), _clock)
+    base, key = _owner(a), id(_owner(a))
+    _written[key] = (weakref.ref(base, lambda _: _written.pop(key, None)), _clock)  # gone with the array
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns a's memory (numpy stops `.base` short for subclass views: follow it to the end)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def _check_unmodified(ctx: Function) -> None:
-    for x in (*ctx.inputs, *([ctx.output] if ctx.output is not None else [])):
-        base = x.data if x.data.base is None else x.data.base
+    kept = [x.data for x in ctx.inputs] + [a for a in (*ctx.saved_tensors, ctx.output) if a is not None]
+    for a in kept:
+        base = _owner(a.data if isinstance(a, _Tensor) else a) if isinstance(a, (_Tensor, np.ndarray)) else None
         ref, when = _written.get(id(base), (None, 0))
-        if ref is not None and ref() is base and when > ctx.clock:
+        if base is not None and ref is not None and ref() is base and when > ctx.clock:
             raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                               f"inplace operation: a tensor of shape {x.shape} that {op_name(ctx)} reads")
+                               f"inplace operation: an array of shape {base.shape} that {op_name(ctx)} reads")
 
 
 # ---------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def set_dual_level(is_open: bool) -> None:
     """Open or close forward mode's level; closing forgets every tangent (unpacked ones stay usable)."""
     global _dual_level_open
     if is_open and _dual_level_open:
-        raise RuntimeError("dual_level: nested forward-mode levels are not supported (as in PyTorch)")
+        raise RuntimeError("dual_level: nested forward-mode levels are not supported here (one level at a time)")
     _dual_level_open = is_open
     _tangents.clear()
 
@@ -197,7 +198,8 @@ def tangent_of(t: Tensor) -> Tensor | None:
 
 
 def set_tangent(t: Tensor, tangent: Tensor) -> None:
-    _tangents[id(t)] = (weakref.ref(t), tangent)
+    key = id(t)
+    _tangents[key] = (weakref.ref(t, lambda _: _tangents.pop(key, None)), tangent)  # gone with the tensor
 
 
 def _forward_tangent(ctx: Function, inputs: list, kwargs: dict, out: Tensor) -> None:
@@ -267,7 +269,7 @@ class Function:
             out.requires_grad, out._ctx = True, ctx
             ctx.inputs, ctx.scope, ctx.freed, ctx.clock = tuple(inputs), _scope, False, _clock
             ctx.output = out if cls.keep_output else None
-        if _dual_level_open and out.data.dtype.kind == "f" and any(id(x) in _tangents for x in inputs):
+        if _dual_level_open and out.data.dtype.kind == "f" and any(tangent_of(x) is not None for x in inputs):
             _forward_tangent(ctx, inputs, kwargs, out)
         return out
 

@@ -76,12 +76,12 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: buil
 
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: builtins.bool = False) -> Tensor:
-    return _factory(Tensor.full(size, fill_value).data, dtype, device, requires_grad, "full")
+    return _factory(Tensor.full(size, fill_value, dtype=dtype).data, None, device, requires_grad, "full")
 
 
 def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: builtins.bool = False) -> Tensor:
-    return _factory(Tensor.arange(start, end, step).data, dtype, device, requires_grad, "arange")
+    return _factory(Tensor.arange(start, end, step, dtype=dtype).data, None, device, requires_grad, "arange")
 
 
 def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None, device: Any = None,

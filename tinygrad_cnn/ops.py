@@ -599,7 +599,8 @@ class SliceFn(Function):
 
     def forward(ctx, a, key):
         ctx.key, ctx.input_shape = key, a.shape
-        return a[key]
+        out = a[key]  # an all-integer key gives a numpy scalar, a copy: ask for the 0-d view instead
+        return out if isinstance(out, np.ndarray) or Ellipsis in key else a[(*key, Ellipsis)]
 
     def backward(ctx, grad):
         return UnsliceFn.apply(grad, key=ctx.key, shape=ctx.input_shape)

@@ -245,25 +245,30 @@ class Tensor:
     # PyTorch's safety rule: allowed on tensors that do not require grad, under no_grad() and on
     # `.grad`; a tensor a recorded node will read is marked modified, so that node's backward
     # refuses to run instead of computing with the new values (autograd.mark_modified).
-    def _writable(self, op: str) -> np.ndarray:
-        if self.requires_grad and autograd.is_grad_enabled():
+    def _writable(self, op: str, operands: tuple = ()) -> np.ndarray:
+        """The array to write into, after PyTorch's rule; the caller stamps it once the write succeeded."""
+        recording = autograd.is_grad_enabled()
+        if self.requires_grad and recording:
             if self._ctx is None:
                 raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place "
                                    "operation. (Wrap it in `with no_grad():`, or use the out-of-place form.)")
             raise RuntimeError(f"{op}: an in-place operation on a tensor computed by {op_name(self._ctx)} that "
                                "requires grad; use the out-of-place form (x = x + y, not x += y or x.add_(y))")
+        if recording and any(isinstance(x, Tensor) and x.requires_grad for x in operands):
+            raise RuntimeError(f"{op}: the value written in place requires grad, and an in-place write is not "
+                               "recorded here; use the out-of-place form (x = x + y), which is")
         if not self.data.flags.writeable:
             self.data = self.data.copy()  # a read-only view (an expand, a broadcast): this tensor gets its own
-        autograd.mark_modified(self.data)
         return self.data
 
-    def _assign(self, op: str, ufunc: Callable, *operands: Any) -> Tensor:
-        out = self._writable(op)
+    def _assign(self, op: str, ufunc: Callable, *operands: Any, casting: str = "same_kind") -> Tensor:
+        out = self._writable(op, operands)
         arrays = [x.data if isinstance(x, Tensor) else x for x in operands]
         try:
-            np.copyto(out, ufunc(out, *arrays), casting="same_kind")
+            np.copyto(out, ufunc(out, *arrays), casting=casting)
         except (TypeError, ValueError) as e:
             raise type(e)(f"{op}: {e} (in place on a tensor of shape {self.shape} and dtype {self.dtype})") from None
+        autograd.mark_modified(out)
         return self
 
     def add_(self, other: Any, *, alpha: Scalar = 1) -> Tensor:
@@ -279,15 +284,13 @@ class Tensor:
         return self._assign("div_", np.true_divide, other)
 
     def zero_(self) -> Tensor:
-        self._writable("zero_")[...] = 0
-        return self
+        return self._assign("zero_", np.zeros_like)
 
     def fill_(self, value: Any) -> Tensor:
-        self._writable("fill_")[...] = value.data if isinstance(value, Tensor) else value
-        return self
+        return self._assign("fill_", lambda a, v: np.full_like(a, v), value, casting="unsafe")
 
     def copy_(self, src: Any) -> Tensor:
-        return self._assign("copy_", lambda a, b: np.broadcast_to(b, a.shape), src)
+        return self._assign("copy_", lambda a, b: np.broadcast_to(b, a.shape), src, casting="unsafe")
 
     def clamp_(self, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:
         return self._assign("clamp_", lambda a: np.clip(a, min, max))
@@ -311,8 +314,10 @@ class Tensor:
         return self._augmented(other, self.div_, Tensor.__truediv__)
 
     def _augmented(self, other: Any, in_place: Callable, out_of_place: Callable) -> Tensor:
-        """`x += y`: in place where PyTorch's rule allows; on a computed tensor that requires grad, x = x + y."""
-        if self.requires_grad and self._ctx is not None and autograd.is_grad_enabled():
+        """`x += y` in place where PyTorch's rule allows; x = x + y where the result must be recorded
+        (x computed with grad, or y requiring grad: `total += loss`), so its gradient is right."""
+        if autograd.is_grad_enabled() and ((self.requires_grad and self._ctx is not None) or (
+                isinstance(other, Tensor) and other.requires_grad)):
             return out_of_place(self, other)
         return in_place(other)
 
@@ -553,6 +558,8 @@ class Tensor:
 
     def sign(self) -> Tensor:
         """-1, 0 or 1; its gradient is zero (as PyTorch's)."""
+        if self.data.dtype.kind == "b":
+            return Tensor._wrap(self.data.copy())
         return ops.SignFn.apply(self) if self.requires_grad else Tensor._wrap(np.sign(self.data))
 
     # method forms of the operators, with PyTorch's extra arguments
@@ -576,12 +583,12 @@ class Tensor:
         other = self._operand(other)
         a, b = _promote(self, other) if self.dtype != other.dtype else (self, other)
         broadcast_shape(a.shape, b.shape, "div")
+        if rounding_mode == "floor":  # Python's //: 1.0 // 0.1 is 9.0 (0.1 is a little more than 1/10)
+            return Tensor._wrap(np.asarray(np.floor_divide(a.data, b.data)))
         if a.dtype.kind == "f":
-            quotient = np.true_divide(a.data, b.data)
-            return Tensor._wrap(np.floor(quotient) if rounding_mode == "floor" else np.trunc(quotient))
-        if rounding_mode == "floor":
-            return Tensor._wrap(np.floor_divide(a.data, b.data))
-        return Tensor._wrap((np.trunc(a.data / b.data)).astype(a.dtype))
+            return Tensor._wrap(np.asarray(np.trunc(np.true_divide(a.data, b.data))))
+        magnitude = np.floor_divide(np.abs(a.data), np.abs(b.data))  # exact for integers of any size
+        return Tensor._wrap(np.asarray(np.where((a.data < 0) != (b.data < 0), -magnitude, magnitude)))
 
     def pow(self, exponent: Any) -> Tensor:
         return self**exponent
@@ -662,7 +669,7 @@ class Tensor:
         if x.ndim == 0:
             return x
         d = _axis(dim, x.ndim, "prod") if dim is not None else 0
-        if x.dtype.kind == "b":
+        if x.dtype.kind in "biu" and x.dtype != np.uint64:  # PyTorch's prod of bools and integers is int64
             x = x.astype(np.int64)
         if x.shape[d] == 0:
             return Tensor(np.ones(x.shape[:d] + ((1,) if keepdim else ()) + x.shape[d + 1:], dtype=x.dtype))
@@ -699,7 +706,13 @@ class Tensor:
             return (x != 0).astype(x.dtype).sum(axes, keepdim)
         if p == 1:
             return x.abs().sum(axes, keepdim)
-        total = (x * x if p == 2 else x.abs() ** p).sum(axes, keepdim)
+        if p == 2:
+            powered = x * x
+        else:  # |x|ᵖ: at x = 0 its slope is 0 for p > 1 and infinite for p < 1, where PyTorch's gradient is 0
+            zero_x = x.data == 0
+            powered = Tensor.where(zero_x, 0.0, Tensor.where(zero_x, 1.0, x.abs()) ** p) if zero_x.any() else \
+                x.abs() ** p
+        total = powered.sum(axes, keepdim)
         zero = total.data == 0
         if not zero.any():
             return total ** (1.0 / p)
@@ -788,7 +801,10 @@ class Tensor:
 
     def flip(self, *dims: Any) -> Tensor:
         """Reverse the order of the elements along each of `dims` (a view: a slice with step -1)."""
-        axes = {_axis(d, self.ndim, "flip") for d in _shape_arg(dims)} if self.ndim else set()
+        listed = [_axis(d, self.ndim, "flip") for d in _shape_arg(dims)] if self.ndim else []
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"flip: dim {dims} appears more than once")
+        axes = set(listed)
         return self[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(self.ndim))]
 
     def roll(self, shifts: Any, dims: Any = None) -> Tensor:
@@ -1003,7 +1019,8 @@ class Device:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (Device, str)) and str(other).split(":")[0] == self.type
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        return hash(self.type)
 
     def __str__(self) -> str:
         return self.type

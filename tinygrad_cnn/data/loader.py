@@ -138,7 +138,7 @@ class DataLoader:
 
         With `seed=None` the loader shares the global generator; to resume the
         epochs after the current one exactly, save and restore that generator too
-        (its state is `tinygrad_cnn.tensor.default_generator().bit_generator.state`).
+        (its state is `tinygrad_cnn.tensor` module's `default_generator().bit_generator.state`).
         """
         mid_epoch = self._position > 0
         return {

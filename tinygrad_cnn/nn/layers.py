@@ -40,10 +40,17 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0). `inplace=True` is accepted (PyTorch's memory saving) and computes out of place."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):
@@ -86,12 +93,12 @@ class Flatten(Module):
 class Dropout(Module):
     """Inverted dropout in training mode (zero with probability p, scale by 1/(1-p)); identity in eval."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: probability has to be between 0 and 1, got {p}")
         self.p = p
-        self.inplace = False  # shown in the repr, as PyTorch does; we never modify inputs in place
+        self.inplace = inplace  # shown in the repr, as PyTorch does; we never modify inputs in place
 
     def forward(self, x: Tensor) -> Tensor:
         return functional.dropout(x, self.p, self.training)

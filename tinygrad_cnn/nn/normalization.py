@@ -117,8 +117,11 @@ def _composite_gradients(ctx: Any, grad: Tensor) -> tuple:
     """The gradients of `batch_norm_reference` at ctx's inputs, as a graph of their own (for create_graph)."""
     inputs = ctx.inputs
     wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need]
-    found = iter(autograd.grad(batch_norm_reference(*inputs, ctx.eps), wanted, grad, create_graph=True))
-    return tuple(next(found) if need else None for need in ctx.needs_input_grad)
+    recorded = autograd.is_grad_enabled()  # off for a plain backward that runs here under forward mode
+    with autograd.enable_grad():
+        found = iter(autograd.grad(batch_norm_reference(*inputs, ctx.eps), wanted, grad, create_graph=True))
+    grads = [next(found) if need else None for need in ctx.needs_input_grad]
+    return tuple(g if g is None or recorded else g.detach() for g in grads)
 
 
 class _BatchNorm(Module):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -67,6 +68,7 @@ def _renorm_(weight: Tensor, ids: np.ndarray, max_norm: float, norm_type: float)
     norms = np.linalg.norm(table[rows], ord=norm_type, axis=1)
     over = norms > max_norm
     table[rows[over]] *= (max_norm / (norms[over] + 1e-7))[:, None].astype(table.dtype)
+    autograd.mark_modified(table)  # a graph that already read these rows must not backward through new values
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
