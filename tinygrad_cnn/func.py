@@ -46,8 +46,8 @@ def vjp(f: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tuple
             raise ValueError(f"vjp: the cotangent has shape {v.shape}, the output {out.shape}")
         if not out.requires_grad:  # f does not depend on its inputs
             return tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
-        with autograd.enable_grad():  # recorded, so that grad(grad(f)) and jacfwd(jacrev(f)) compose
-            grads = autograd.grad([out], inputs, [v], retain_graph=True, create_graph=True, allow_unused=True)
+        with autograd.enable_grad():  # nested: recorded, so that grad(grad(f)) and jacfwd(jacrev(f)) compose
+            grads = autograd.grad([out], inputs, [v], retain_graph=True, create_graph=nested, allow_unused=True)
         grads = [g if g is not None else Tensor(np.zeros_like(x.data)) for g, x in zip(grads, inputs)]
         return tuple(g if nested else g.detach() for g in grads)
 

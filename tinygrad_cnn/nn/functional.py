@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
 from ..backend.linalg import matmul
 from ..conv import avg_pool1d as avg_pool1d
@@ -493,7 +494,7 @@ def _probability_targets(input: Tensor, target: Any, ignore_index: int, smoothin
         raise ValueError(f"cross_entropy: ignore_index ({ignore_index}) is not supported for class-probability "
                          "targets (as in PyTorch)")
     if p.dtype != input.dtype and not p.requires_grad:
-        p = Tensor(p.data.astype(input.dtype))
+        p = p.astype(input.dtype)  # a cast that keeps a forward-mode tangent
     axis = 1 if input.ndim >= 2 else 0
     if smoothing:
         p = p * (1.0 - smoothing) + smoothing / input.shape[axis]
@@ -510,7 +511,7 @@ def _same_shape_target(input: Tensor, target: Any, fn: str) -> Tensor:
     if target.shape != input.shape:
         raise ValueError(f"{fn}: target of shape {target.shape} does not match input of shape {input.shape}")
     if target.dtype != input.dtype and not target.requires_grad:  # float64 or int labels: no upcast of the loss
-        target = Tensor(target.data.astype(input.dtype))
+        target = target.astype(input.dtype)  # keeps a forward-mode tangent
     return target
 
 
@@ -692,7 +693,7 @@ def _xlogx(y: Tensor) -> Tensor | np.ndarray:
     where the derivative has no finite value (PyTorch's xlogy gives nan there).
     """
     zero = y.data == 0
-    if not y.requires_grad:
+    if not y.requires_grad and autograd.tangent_of(y) is None:  # a constant (no gradient, no tangent)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(zero, 0, y.data * np.log(np.where(zero, 1, y.data))).astype(y.dtype, copy=False)
     return y * Tensor.where(zero, 1.0, y).log()
