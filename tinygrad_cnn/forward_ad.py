@@ -64,5 +64,9 @@ def make_dual(tensor: Tensor, tangent: Any) -> Tensor:
 
 
 def unpack_dual(tensor: Tensor) -> UnpackedDualTensor:
-    """(primal, tangent) of a tensor: the tangent is J·t for everything computed from a dual, None otherwise."""
+    """(primal, tangent) of a tensor: the tangent is J·t for everything computed from a dual, None otherwise.
+
+    The primal is the tensor itself (PyTorch returns a view of it without the tangent):
+    ops on it inside the level still carry the tangent along.
+    """
     return UnpackedDualTensor(tensor, autograd.tangent_of(tensor))
