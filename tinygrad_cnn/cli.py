@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="learning-rate schedule, stepped per epoch (cosine: a half cosine down to 0; "
                             "default: none)")
     train.add_argument("--seed", type=count_from_zero, default=None, help="(default: 0)")
+    train.add_argument("--augment", choices=["none", "shift"], default=None,
+                       help="shift: move each training image by a random shift of up to ±2 px (default: none)")
     _add_data_arg(train)
     train.add_argument("--out", metavar="DIR", type=path_text, default=None,
                        help="the run folder (default: runs/MODEL)")
@@ -121,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                              formatter_class=_Help)
     compare.add_argument("--quick", action="store_true", help="a one-minute run on a subset (a first look)")
     compare.add_argument("--out", metavar="DIR", type=path_text, default="report", help="the report folder")
-    compare.add_argument("--seed", type=count_from_zero, default=0, help="seeds initialisation and data order")
+    compare.add_argument("--seed", type=count_from_zero, default=0,
+                         help="the first seed (initialisation, subsets and data order); the others follow it")
+    compare.add_argument("--seeds", type=positive_int, default=None,
+                         help="how many seeds every trained measurement is repeated over (default: 3, --quick 2)")
+    compare.add_argument("--augment", choices=["shift", "none"], default="shift",
+                         help="the augmentation of the MLP and CNN that the translation section adds "
+                              "(none: leave them out)")
     _add_data_arg(compare)
 
     graph = sub.add_parser("graph", help="draw the computation graph of a model's training step",
@@ -168,8 +176,8 @@ def load_fashion_mnist(root: str | None) -> tuple:
 
 
 TRAIN_DEFAULTS = {"model": "cnn", "epochs": 5, "batch_size": 64, "lr": None, "optimizer": "adam",
-                  "schedule": "none", "seed": 0}
-FIXED_FOR_A_RUN = ("model", "optimizer", "schedule", "batch_size", "seed")  # a resumed run keeps these
+                  "schedule": "none", "seed": 0, "augment": "none"}
+FIXED_FOR_A_RUN = ("model", "optimizer", "schedule", "batch_size", "seed", "augment")  # a resumed run keeps these
 RUN_FILES = ("checkpoint.safetensors", "model.safetensors", "metrics.jsonl", "curves.png")
 
 
@@ -251,7 +259,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif args.force:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
-    print(f"{config.model}: {model.num_parameters():,} parameters, {len(train_set):,} training images, "
+    augmented = ", each shifted by up to ±2 px" if config.augment == "shift" else ""
+    print(f"{config.model}: {model.num_parameters():,} parameters, {len(train_set):,} training images{augmented}, "
           f"writing to {out}/")
     trainer.fit()
     if trainer.interrupted:
@@ -271,7 +280,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     load_fashion_mnist(args.data)  # found before the folder is made or a model trained
     writable_folder(out)
-    return run_compare(out=out, quick=args.quick, seed=args.seed, data_root=args.data)
+    return run_compare(out=out, quick=args.quick, seed=args.seed, data_root=args.data, seeds=args.seeds,
+                       augment=args.augment)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

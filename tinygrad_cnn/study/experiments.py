@@ -1,9 +1,11 @@
 """The experiments behind `tinygrad-cnn compare`: train, shrink the training set, shift the test images.
 
 Every model is built right after `seed_everything(seed)` and trained with a
-loader seeded by the same `seed`, so the three models start from reproducible
+loader seeded by the same `seed`, so the models start from reproducible
 weights and see the same batches in the same order: what differs between them
-is the architecture alone.
+is the architecture (and, for the augmented runs, the shifts) alone. The whole
+set of measurements is repeated for each of `Settings.seeds` seeds; a
+`SeedRun` holds one seed's, `Results` all of them.
 """
 
 from __future__ import annotations
@@ -21,13 +23,26 @@ from ..autograd import no_grad
 from ..data import DataLoader, TensorDataset
 from ..nn import functional
 from ..tensor import Tensor
-from ..training import TrainConfig, Trainer, evaluate, make_optimizer, seed_everything
+from ..training import TrainConfig, Trainer, augment_batch, evaluate, make_optimizer, seed_everything
 from .measure import first_layer
+from .stats import Interval, mean_interval, paired_interval
 
 # The fixed directions a test image is shifted in (dy, dx per pixel of shift); accuracies are averaged over them.
 SHIFT_DIRECTIONS: dict[str, tuple[int, int]] = {"right": (0, 1), "down": (1, 0), "down-right": (1, 1)}
 EVAL_BATCH = 1000
-MODEL_NAMES = ("mlp", "cnn", "lcn")
+MODEL_NAMES = ("mlp", "cnn", "cnn-gap", "lcn")  # the architectures (models.py)
+AUGMENTED = ("mlp", "cnn")  # trained a second time with augmentation: runs "mlp+shift", "cnn+shift"
+SAMPLE_MODELS = ("mlp", "cnn", "lcn")  # the sample-efficiency study
+
+
+def run_name(arch: str, augment: str) -> str:
+    """The name of a trained run: the architecture, plus "+shift" when trained with shift augmentation."""
+    return arch if augment == "none" else f"{arch}+{augment}"
+
+
+def architecture(run: str) -> str:
+    """The architecture a run name trains: "cnn+shift" → "cnn"."""
+    return run.split("+")[0]
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,10 @@ class Settings:
     shift_test_size: int  # test images the translation experiments use
     lcn_train_size: int | None = None  # the LCN's main run, if smaller (it is the slowest model)
     lcn_sizes: tuple[int, ...] | None = None  # the sample-efficiency sizes the LCN is trained on; None: all
+    seeds: int = 3  # every trained measurement is repeated with seeds seed, seed + 1, ...
+    fgsm_size: int = 1_000  # test images attacked with FGSM
+    probe_images: int = 200  # test images the receptive field is averaged over
+    augment: str = "shift"  # the augmentation of the AUGMENTED runs; "none": no augmented runs
     max_shift: int = 4
     batch_size: int = 64
     optimizer: str = "adam"
@@ -70,23 +89,63 @@ def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 @dataclass
-class Results:
-    """Everything a run measured: the report is rendered from this alone."""
+class SeedRun:
+    """Everything measured with one seed: the trained runs and what was measured on them."""
 
-    settings: Settings
     seed: int
-    runs: dict[str, Run]
-    tables: dict[str, list[Any]]  # model → [measure.Layer]
+    runs: dict[str, Run]  # run name (mlp, cnn, cnn-gap, lcn, mlp+shift, cnn+shift) → the trained model
     sample: dict[str, list[dict[str, float]]]  # model → one row per training-set size, ascending (last: main run)
-    shifts: dict[str, dict[str, list[float]]]  # model → direction → accuracy at shift 0..max_shift
+    shifts: dict[str, dict[str, list[float]]]  # run → direction → accuracy at shift 0..max_shift
     equivariance: dict[str, dict[str, float]]  # conv models → relative error per measurement
     learned: dict[str, float]  # filter statistics (measure.py)
-    figures: dict[str, Any]  # figure key → PNG path
-    environment: dict[str, Any]  # data source, sizes, machine, load, version, wall time
+    fgsm: dict[str, list[float]] = field(default_factory=dict)  # run → accuracy at each FGSM epsilon
+    probes: dict[str, float] = field(default_factory=dict)  # saliency and receptive-field statistics (probes.py)
 
     def shift_curve(self, name: str) -> list[float]:
         """Accuracy at shift 0..max_shift, averaged over SHIFT_DIRECTIONS."""
-        return list(np.mean(list(self.shifts[name].values()), axis=0))
+        return [float(a) for a in np.mean(list(self.shifts[name].values()), axis=0)]
+
+
+@dataclass
+class Results:
+    """Everything a run measured, over all seeds: the report and results.json are rendered from this alone."""
+
+    settings: Settings
+    seed: int  # the first seed; the others follow it
+    seeds: list[SeedRun]
+    tables: dict[str, list[Any]]  # architecture → [measure.Layer]
+    pictures: dict[str, Any]  # arrays for the figures, from the first seed's models (saliency maps, ...)
+    figures: dict[str, Any]  # figure key → PNG path
+    environment: dict[str, Any]  # data source, sizes, machine, load, version, wall time
+
+    @property
+    def first(self) -> SeedRun:
+        """The first seed's run: its models are the ones drawn in the figures."""
+        return self.seeds[0]
+
+    @property
+    def run_names(self) -> list[str]:
+        return list(self.first.runs)
+
+    def values(self, measure: Callable[[SeedRun], float]) -> list[float]:
+        """One number per seed."""
+        return [float(measure(s)) for s in self.seeds]
+
+    def interval(self, measure: Callable[[SeedRun], float]) -> Interval:
+        """The mean of a measurement over seeds, with its 95% interval."""
+        return mean_interval(self.values(measure))
+
+    def paired(self, a: Callable[[SeedRun], float], b: Callable[[SeedRun], float]) -> Interval:
+        """The paired interval of a − b over seeds."""
+        return paired_interval(self.values(a), self.values(b))
+
+    def final(self, name: str, key: str) -> Interval:
+        """A number of the main run's last epoch (test_acc, train_eval_acc, ...) over seeds."""
+        return self.interval(lambda s: s.runs[name].final[key])
+
+    def shift_curve(self, name: str) -> list[Interval]:
+        """Accuracy at shift 0..max_shift (averaged over directions), one interval per shift."""
+        return [self.interval(lambda s, k=k: s.shift_curve(name)[k]) for k in range(self.settings.max_shift + 1)]
 
 
 @dataclass
@@ -147,7 +206,7 @@ def train_epochs(name: str, build: Callable[[], nn.Module], config: TrainConfig,
     model.train()
     for _ in range(config.epochs):
         for images, labels in loader:
-            loss = functional.cross_entropy(model(images), labels)
+            loss = functional.cross_entropy(model(augment_batch(config, images)), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -1,7 +1,9 @@
 """The figures of the `tinygrad-cnn compare` report, one PNG each (matplotlib, Agg backend).
 
 Each function takes plain numbers or arrays and a path, so the report can be
-redrawn from saved results and the figures read on their own.
+redrawn from saved results and the figures read on their own. Numbers measured
+over seeds come as (mean, half-width of the 95% interval) and are drawn with
+error bars; a half-width of inf (one seed) draws none.
 """
 
 from __future__ import annotations
@@ -14,11 +16,20 @@ import numpy as np
 
 from ..training import SPLIT_STYLES, epoch_axis
 
-COLORS = {"mlp": "tab:blue", "cnn": "tab:orange", "lcn": "tab:green"}
-LABELS = {"mlp": "MLP", "cnn": "CNN", "lcn": "LCN (local, unshared)"}
+COLORS = {"mlp": "tab:blue", "cnn": "tab:orange", "lcn": "tab:green", "cnn-gap": "tab:red",
+          "mlp+shift": "tab:cyan", "cnn+shift": "tab:brown"}
+LABELS = {"mlp": "MLP", "cnn": "CNN", "lcn": "LCN (local, unshared)", "cnn-gap": "CNN-GAP (global average pool)",
+          "mlp+shift": "MLP, shift-augmented", "cnn+shift": "CNN, shift-augmented"}
+STYLES = {"mlp+shift": "--", "cnn+shift": "--"}  # augmented runs dashed, in their own colour
 
 
-def _plt() -> Any:
+def bars(half_widths: Sequence[float]) -> Any:
+    """Error-bar lengths for matplotlib: the interval half-widths, None where there is no interval (one seed)."""
+    finite = [h if np.isfinite(h) else 0.0 for h in half_widths]
+    return finite if any(np.isfinite(h) for h in half_widths) else None
+
+
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +38,7 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path, tight: bool = True) -> Path:
+def save_png(fig: Any, path: Path, tight: bool = True) -> Path:
     """Write a PNG with at most 256 colours (weight images are noisy: full colour makes them half a megabyte).
 
     `tight=False` for figures laid out by matplotlib's constrained layout (those with a colour bar).
@@ -39,7 +50,7 @@ def _save(fig: Any, path: Path, tight: bool = True) -> Path:
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
     Image.fromarray(rgba[..., :3]).quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-    _plt().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -71,7 +82,7 @@ def learning_curves(histories: dict[str, list[dict[str, float]]], train_sizes: d
     """
     from matplotlib.lines import Line2D
 
-    plt = _plt()
+    plt = pyplot()
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.6))
     epochs: list[int] = []
     for name, history in histories.items():
@@ -91,44 +102,58 @@ def learning_curves(histories: dict[str, list[dict[str, float]]], train_sizes: d
     ax_acc.legend(handles=models, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=8, frameon=False)
     ax_loss.legend(handles=splits, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
                    frameon=False)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-def sample_efficiency(results: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Test accuracy and train–test gap against the training-set size (log scale)."""
-    plt = _plt()
+def sample_efficiency_figure(results: dict[str, list[dict[str, float]]], path: Path) -> Path:
+    """Test accuracy and train–test gap against the training-set size (log scale), mean over seeds ± 95%.
+
+    Rows: {"n", "test_acc", "test_err", "gap", "gap_err"} (the gap in accuracy, not points).
+    """
+    plt = pyplot()
     fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4))
     for name, rows in results.items():
         n = [r["n"] for r in rows]
-        ax_acc.plot(n, [r["test_acc"] for r in rows], marker="o", color=COLORS[name], label=LABELS[name])
-        ax_gap.plot(n, [100 * (r["train_acc"] - r["test_acc"]) for r in rows], marker="o", color=COLORS[name],
-                    label=LABELS[name])
+        ax_acc.errorbar(n, [r["test_acc"] for r in rows], yerr=bars([r["test_err"] for r in rows]), marker="o",
+                        color=COLORS[name], label=LABELS[name], capsize=3)
+        ax_gap.errorbar(n, [100 * r["gap"] for r in rows], yerr=bars([100 * r["gap_err"] for r in rows]),
+                        marker="o", color=COLORS[name], label=LABELS[name], capsize=3)
     ax_acc.set(xscale="log", xlabel="training images", ylabel="test accuracy", title="test accuracy")
     ax_gap.set(xscale="log", xlabel="training images", ylabel="train − test accuracy (points)",
                title="overfitting: train–test gap")
     for ax in (ax_acc, ax_gap):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-def translation(curves: dict[str, list[float]], examples: Sequence[np.ndarray], path: Path) -> Path:
-    """Test accuracy against shift (averaged over directions), with one test image at each shift."""
-    plt = _plt()
-    fig = plt.figure(figsize=(11, 4))
+def translation(curves: dict[str, tuple[list[float], list[float]]], examples: Sequence[np.ndarray], path: Path,
+                augment_shift: int | None = None) -> Path:
+    """Test accuracy against shift (averaged over directions; mean, half-width), with one image at each shift.
+
+    `augment_shift`: the largest shift the augmented runs were trained with, shaded on the axis.
+    """
+    plt = pyplot()
+    fig = plt.figure(figsize=(12, 4.8))
     ax = fig.add_subplot(1, 2, 1)
-    for name, accs in curves.items():
-        ax.plot(range(len(accs)), accs, marker="o", color=COLORS[name], label=LABELS[name])
+    for j, (name, (accs, errs)) in enumerate(curves.items()):
+        dodge = 0.05 * (j - (len(curves) - 1) / 2)  # side by side, so that the error bars do not hide each other
+        ax.errorbar(np.arange(len(accs)) + dodge, accs, yerr=bars(errs), marker="o", color=COLORS[name],
+                    label=LABELS[name], linestyle=STYLES.get(name, "-"), capsize=3)
+    if augment_shift:
+        ax.axvspan(-0.3, augment_shift, color="0.92", zorder=0,
+                   label=f"shifts seen in augmented training (±{augment_shift} px)")
     ax.set(xlabel="shift (pixels, zero filled)", ylabel="test accuracy", title="accuracy on shifted test images")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xticks(range(len(next(iter(curves.values()))[0])))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center", bbox_to_anchor=(0.75, 0.3), fontsize=9, ncol=2, frameon=False)
     for i, image in enumerate(examples):
         sub = fig.add_subplot(2, 2 * len(examples), len(examples) + i + 1)
         sub.imshow(image, cmap="gray", vmin=0, vmax=255)
         sub.set_title(f"{i} px ↘", fontsize=8)
         sub.axis("off")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _weight_scale(fig: Any, image: Any, axes: Any, label: str = "weight ÷ the filter's largest |weight|") -> None:
@@ -140,7 +165,7 @@ def _weight_scale(fig: Any, image: Any, axes: Any, label: str = "weight ÷ the f
 
 def filters(initial: np.ndarray, trained: np.ndarray, path: Path, title: str) -> Path:
     """First-layer 3×3 filters before and after training, blue negative, red positive, each filter on its own scale."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.2), layout="constrained")
     for ax, weights, when in ((axes[0], initial, "at initialisation"), (axes[1], trained, "after training")):
         image = ax.imshow(tile(weights.reshape(-1, *weights.shape[-2:]), 8, symmetric=True), cmap="RdBu_r",
@@ -148,12 +173,12 @@ def filters(initial: np.ndarray, trained: np.ndarray, path: Path, title: str) ->
         ax.set_title(f"{title} {when}", fontsize=10)
         ax.axis("off")
     _weight_scale(fig, image, axes)
-    return _save(fig, path, tight=False)
+    return save_png(fig, path, tight=False)
 
 
 def feature_map_figure(image: np.ndarray, maps: Sequence[np.ndarray], path: Path) -> Path:
     """One test image and the CNN's activations after each conv block's ReLU (each map scaled on its own)."""
-    plt = _plt()
+    plt = pyplot()
     widths = [1] + [2] * len(maps)
     fig, axes = plt.subplots(1, 1 + len(maps), figsize=(12, 4.5), gridspec_kw={"width_ratios": widths})
     axes[0].imshow(image, cmap="gray")
@@ -163,7 +188,7 @@ def feature_map_figure(image: np.ndarray, maps: Sequence[np.ndarray], path: Path
         ax.set_title(f"after conv{i} + ReLU: {m.shape[0]} maps of {m.shape[1]}×{m.shape[2]}", fontsize=10)
     for ax in axes:
         ax.axis("off")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def mlp_weights(initial: np.ndarray, trained: np.ndarray, path: Path, units: int = 32) -> Path:
@@ -173,7 +198,7 @@ def mlp_weights(initial: np.ndarray, trained: np.ndarray, path: Path, units: int
     scale for all units, so a unit that training barely moved (one whose ReLU was rarely active) stays
     pale instead of being blown up into a saturated blob of noise.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.6), layout="constrained")
     change = trained - initial
     panels = ((axes[0], trained, False, "weights after training (each unit on its own scale)"),
@@ -185,12 +210,12 @@ def mlp_weights(initial: np.ndarray, trained: np.ndarray, path: Path, units: int
         ax.axis("off")
         _weight_scale(fig, image, ax, "÷ the unit's largest |weight|" if not shared else
                       f"÷ the largest change, {np.abs(change[:units]).max():.2g}")
-    return _save(fig, path, tight=False)
+    return save_png(fig, path, tight=False)
 
 
 def lcn_filters(weight: np.ndarray, positions: Sequence[tuple[int, int]], path: Path, channels: int = 8) -> Path:
     """The LCN's first-layer filters 0..channels-1 (rows) at a few output positions (columns)."""
-    plt = _plt()
+    plt = pyplot()
     picked = np.stack([weight[i, j, :channels, 0] for i, j in positions], axis=1)  # (channels, positions, kh, kw)
     kh, kw = picked.shape[-2:]
     fig, ax = plt.subplots(figsize=(2.6 + 0.6 * len(positions), 1.2 + 0.9 * channels / 2), layout="constrained")
@@ -206,13 +231,13 @@ def lcn_filters(weight: np.ndarray, positions: Sequence[tuple[int, int]], path: 
     for side in ax.spines.values():
         side.set_visible(False)
     _weight_scale(fig, image, ax)
-    return _save(fig, path, tight=False)
+    return save_png(fig, path, tight=False)
 
 
 def parameter_bars(tables: dict[str, list[Any]], path: Path) -> Path:
     """Parameters per layer, log scale, one group of bars per model: where the parameters are."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(12, 4))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(14, 4.6))
     x, ticks, labels = 0, [], []
     for name, rows in tables.items():
         for row in (r for r in rows if r.params):
@@ -221,11 +246,11 @@ def parameter_bars(tables: dict[str, list[Any]], path: Path) -> Path:
             ticks.append(x)
             # the module's path in the model, as its repr and state_dict name it, and what it maps
             unit = " ch" if len(row.in_shape) == 3 else ""  # channels of an image, or features of a vector
-            labels.append(f"{name} {row.name}\n{row.kind.replace('LocallyConnected2d', 'LC2d')}\n"
+            labels.append(f"{name}\n{row.name}\n{row.kind.replace('LocallyConnected2d', 'LC2d')}\n"
                           f"{row.in_shape[0]} → {row.out_shape[0]}{unit}")
             x += 1
         x += 0.7
     ax.set_xticks(ticks, labels, fontsize=7)
     ax.set(yscale="log", ylabel="parameters", title="parameters per layer (log scale)")
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_png(fig, path)

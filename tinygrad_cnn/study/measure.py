@@ -20,7 +20,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..tensor import Tensor
 
-SHAPED = (nn.Linear, nn.Conv2d, nn.LocallyConnected2d, nn.MaxPool2d, nn.AvgPool2d)
+SHAPED = (nn.Linear, nn.Conv2d, nn.LocallyConnected2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
 
 @dataclass
@@ -58,7 +58,7 @@ def layer_table(model: nn.Module, in_shape: tuple[int, ...] = (1, 28, 28)) -> li
     """The model's layers with parameters or a change of shape (Linear, conv, LC, pooling), in forward order.
 
     Shapes come from pushing one zero image through the leaf modules in order,
-    which is how `mlp()`, `cnn()` and `lcn()` (Sequentials, possibly nested) compute.
+    which is how `mlp()`, `cnn()`, `cnn_gap()` and `lcn()` (Sequentials, possibly nested) compute.
     """
     leaves = [(name, m) for name, m in model.named_modules() if not any(True for _ in m.children())]
     rows: list[Layer] = []
