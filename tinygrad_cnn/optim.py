@@ -87,8 +87,13 @@ class Optimizer:
         self._check_options(new, index)
         self.param_groups.append(new)
 
+    nonnegative: tuple[str, ...] = ()  # options a subclass requires to be >= 0, besides lr and weight_decay
+
     def _check_options(self, group: dict[str, Any], index: int) -> None:
         """Raise ValueError for an invalid option value in `group`."""
+        for name in self.nonnegative:
+            if group[name] < 0:
+                raise ValueError(f"{self._name}: invalid {name} {group[name]} in group {index} (must be >= 0)")
         if group["lr"] < 0:
             raise ValueError(f"{self._name}: invalid learning rate {group['lr']} in group {index} (must be >= 0)")
         if group["weight_decay"] < 0:
@@ -350,11 +355,7 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                                       weight_decay=weight_decay))
 
-    def _check_options(self, group: dict[str, Any], index: int) -> None:
-        super()._check_options(group, index)
-        for name in ("eps", "momentum", "alpha"):
-            if group[name] < 0:
-                raise ValueError(f"RMSprop: invalid {name} {group[name]} in group {index} (must be >= 0)")
+    nonnegative = ("eps", "momentum", "alpha")
 
     def _step_group(self, group: dict[str, Any]) -> None:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
@@ -424,11 +425,7 @@ class Adagrad(Optimizer):
     def _fresh_state(x: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
         return {"step": 0, "sum": np.full_like(x, group["initial_accumulator_value"])}
 
-    def _check_options(self, group: dict[str, Any], index: int) -> None:
-        super()._check_options(group, index)
-        for name in ("lr_decay", "initial_accumulator_value", "eps"):
-            if group[name] < 0:
-                raise ValueError(f"Adagrad: invalid {name} {group[name]} in group {index} (must be >= 0)")
+    nonnegative = ("lr_decay", "initial_accumulator_value", "eps")
 
     def _step_group(self, group: dict[str, Any]) -> None:
         lr, lr_decay, eps, weight_decay = group["lr"], group["lr_decay"], group["eps"], group["weight_decay"]

@@ -205,11 +205,16 @@ def _untouched(model: Any) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- styling
+def styled_digraph(name: str, rankdir: str = "TB") -> graphviz.Digraph:
+    """An empty graph in the house style (fonts, spacing, edge colour) that draw_graph and the backprop page share."""
+    return graphviz.Digraph(name, graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
+                                              "nodesep": "0.25", "ranksep": "0.35"},
+                            node_attr={"fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
+                            edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})
+
+
 def _digraph(layout: Layout, rankdir: str, grads: bool, legend: bool) -> graphviz.Digraph:
-    g = graphviz.Digraph("tinygrad_cnn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
-                                                     "nodesep": "0.25", "ranksep": "0.35"},
-                         node_attr={"fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
-                         edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})
+    g = styled_digraph("tinygrad_cnn", rankdir)
     members: dict[Any, list[Unit]] = {}
     for unit in layout.units:
         members.setdefault(unit.cluster, []).append(unit)

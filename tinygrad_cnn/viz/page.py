@@ -17,7 +17,7 @@ from typing import Any
 
 import graphviz
 
-from . import COLORS
+from . import COLORS, styled_digraph
 from .graph import Layout, Unit
 
 CSS = """
@@ -212,10 +212,7 @@ def draw_svg(layout: Layout, badges: dict[str, str], edges: dict[str, str]) -> s
     holding the longest text it will show: Graphviz sizes the layout for it, and the page's script
     only rewrites that line (the last <text> of the node or edge).
     """
-    g = graphviz.Digraph("backprop", graph_attr={"rankdir": "TB", "fontname": "Helvetica", "fontsize": "11",
-                                                 "nodesep": "0.25", "ranksep": "0.35"},
-                         node_attr={"fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
-                         edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})
+    g = styled_digraph("backprop")
     members: dict[Any, list[Unit]] = {}
     for unit in layout.units:
         members.setdefault(unit.cluster, []).append(unit)
