@@ -1,4 +1,4 @@
-"""Seconds per Fashion-MNIST epoch of `mlp()` and `cnn()` against the same models in PyTorch CPU.
+"""Seconds per Fashion-MNIST epoch of `mlp()`, `cnn()` and `cnn_bn()` against the same models in PyTorch CPU.
 
     python benchmarks/bench_train.py [--batch-size 64] [--steps 30]
 
@@ -51,7 +51,7 @@ def main() -> None:
         return
     per_epoch = EPOCH_IMAGES / args.batch_size
     print(f"batch {args.batch_size}, Adam, median of {args.steps} steps, each side in its own process")
-    for model in ("mlp", "cnn"):
+    for model in ("mlp", "cnn", "cnn-bn"):
         ours = measure("ours", model, args.batch_size, args.steps)
         theirs = measure("torch", model, args.batch_size, args.steps)
         line = (f"{model:4s} ours  {ours['seconds'] * per_epoch:6.1f} s/epoch, peak {ours['peak_mb']:6.0f} MB")

@@ -1,4 +1,4 @@
-"""`tinygrad-cnn bench`: time training steps of `mlp()` and `cnn()`, ours against PyTorch CPU.
+"""`tinygrad-cnn bench`: time training steps of `mlp()`, `cnn()` and `cnn_bn()`, ours against PyTorch CPU.
 
 The same architecture, batch size, optimizer (Adam), thread count and input
 batches on both sides; the median time of a full step (forward, cross-entropy,
@@ -43,11 +43,12 @@ def _batches(batch_size: int, count: int = 8) -> list[tuple[np.ndarray, np.ndarr
             for _ in range(count)]
 
 
-def time_ours(model_name: str, batch_size: int, steps: int) -> float:
-    """Median seconds per training step of our model."""
+def time_ours(model_name: str, batch_size: int, steps: int, optimizer_name: str = "adam") -> float:
+    """Median seconds per training step of our model (Adam, or SGD with momentum 0.9)."""
     Tensor.manual_seed(0)
     model = models.build(model_name)
-    optimizer = optim.Adam(list(model.parameters()), lr=1e-3)
+    params = list(model.parameters())
+    optimizer = optim.Adam(params, lr=1e-3) if optimizer_name == "adam" else optim.SGD(params, lr=0.01, momentum=0.9)
     batches = [(Tensor(x), Tensor(y)) for x, y in _batches(batch_size)]
     state = {"i": 0}
 
@@ -68,15 +69,20 @@ def torch_model(torch: Any, model_name: str) -> Any:
     if model_name == "mlp":
         return tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 256), tnn.ReLU(), tnn.Linear(256, 128), tnn.ReLU(),
                               tnn.Linear(128, 10))
-    if model_name != "cnn":
+    if model_name not in ("cnn", "cnn-bn"):
         raise ValueError(f"no PyTorch twin for {model_name!r}")
+    bn = model_name == "cnn-bn"
+
+    def block(c_in: int, c_out: int) -> list:
+        return [tnn.Conv2d(c_in, c_out, 3, padding=1), *([tnn.BatchNorm2d(c_out)] if bn else []), tnn.ReLU(),
+                tnn.MaxPool2d(2)]
 
     class ConvNet(tnn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.features = tnn.Sequential(tnn.Conv2d(1, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-                                           tnn.Conv2d(32, 64, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2))
-            self.classifier = tnn.Sequential(tnn.Flatten(), tnn.Linear(3136, 128), tnn.ReLU(), tnn.Linear(128, 10))
+            self.features = tnn.Sequential(*block(1, 32), *block(32, 64))
+            head = [tnn.BatchNorm1d(128), tnn.ReLU(), tnn.Dropout(0.5)] if bn else [tnn.ReLU()]
+            self.classifier = tnn.Sequential(tnn.Flatten(), tnn.Linear(3136, 128), *head, tnn.Linear(128, 10))
 
         def forward(self, x: Any) -> Any:
             return self.classifier(self.features(x))
@@ -84,11 +90,12 @@ def torch_model(torch: Any, model_name: str) -> Any:
     return ConvNet()
 
 
-def time_torch(torch: Any, model_name: str, batch_size: int, steps: int) -> float:
+def time_torch(torch: Any, model_name: str, batch_size: int, steps: int, optimizer_name: str = "adam") -> float:
     """Median seconds per training step of the PyTorch twin."""
     torch.manual_seed(0)
     model = torch_model(torch, model_name)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = (torch.optim.Adam(model.parameters(), lr=1e-3) if optimizer_name == "adam"
+                 else torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
     batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in _batches(batch_size)]
     state = {"i": 0}
 
@@ -113,15 +120,19 @@ def import_torch() -> Any:
     return torch
 
 
-def run_bench(batch_size: int = 64, steps: int = 20, model_names: tuple[str, ...] = ("mlp", "cnn")) -> int:
+ROWS = (("mlp", "adam"), ("cnn", "adam"), ("cnn-bn", "adam"), ("mlp", "sgd"))
+
+
+def run_bench(batch_size: int = 64, steps: int = 20, rows: tuple[tuple[str, str], ...] = ROWS) -> int:
+    """One line per (model, optimizer): ours, PyTorch's (when installed) and the ratio; sgd is SGD momentum 0.9."""
     torch = import_torch()
     per_epoch = EPOCH_IMAGES / batch_size
-    print(f"training step, batch {batch_size}, Adam, median of {steps}; seconds per 60,000-image epoch")
-    for name in model_names:
-        ours = time_ours(name, batch_size, steps)
-        line = f"{name:4s} ours {ours * 1e3:7.2f} ms/step = {ours * per_epoch:6.1f} s/epoch"
+    print(f"training step, batch {batch_size}, median of {steps}; seconds per 60,000-image epoch")
+    for name, optimizer_name in rows:
+        ours = time_ours(name, batch_size, steps, optimizer_name)
+        line = f"{name:6s} {optimizer_name:4s} ours {ours * 1e3:7.2f} ms/step = {ours * per_epoch:6.1f} s/epoch"
         if torch is not None:
-            theirs = time_torch(torch, name, batch_size, steps)
+            theirs = time_torch(torch, name, batch_size, steps, optimizer_name)
             line += (f" | torch {theirs * 1e3:7.2f} ms/step = {theirs * per_epoch:6.1f} s/epoch"
                      f" | ratio {ours / theirs:.2f}")
         print(line, flush=True)

@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "picture is drawn only if --out is given; without --depth, the most detailed depth "
                             f"with at most {PAGE_NODES} nodes)")
 
-    bench = sub.add_parser("bench", help="ms per training step of mlp and cnn, against PyTorch when installed",
-                           formatter_class=_Help)
+    bench = sub.add_parser("bench", help="ms per training step of mlp, cnn, cnn-bn (Adam) and mlp (SGD momentum), "
+                                         "against PyTorch when installed", formatter_class=_Help)
     bench.add_argument("--batch-size", type=positive_int, default=64, help="images per training step")
     bench.add_argument("--steps", type=positive_int, default=20, help="steps timed per model (the median is shown)")
     return parser
