@@ -189,6 +189,15 @@ class Optimizer:
         self.state = state
 
 
+def l2_gradient(x: np.ndarray, g: np.ndarray, weight_decay: float, out: np.ndarray) -> np.ndarray:
+    """g + λx written into `out` (L2 weight decay added to the gradient), or g itself when λ = 0."""
+    if weight_decay == 0:
+        return g
+    np.multiply(x, x.dtype.type(weight_decay), out=out)
+    out += g
+    return out
+
+
 def _load_value(name: str, value: Any, p: Tensor) -> Any:
     """A saved state entry made ready for `p`: an int step, or an array copied in `p`'s dtype."""
     if name == "step":
@@ -225,11 +234,7 @@ class SGD(Optimizer):
         weight_decay, nesterov = group["weight_decay"], group["nesterov"]
         for x, g, state in self._grads(group):
             f = x.dtype.type
-            d = g
-            if weight_decay != 0:
-                d = self._tmp(x, 0)
-                np.multiply(x, f(weight_decay), out=d)
-                d += g
+            d = l2_gradient(x, g, weight_decay, self._tmp(x, 0))
             if momentum != 0:
                 buf = state.get("momentum_buffer")
                 if buf is None:
@@ -299,13 +304,10 @@ class Adam(Optimizer):
         weight_decay, decoupled = group["weight_decay"], group["decoupled_weight_decay"]
         f = x.dtype.type
         d = g
-        if weight_decay != 0:
-            if decoupled:
-                x *= f(1 - lr * weight_decay)
-            else:
-                d = d_work
-                np.multiply(x, f(weight_decay), out=d)
-                d += g
+        if weight_decay != 0 and decoupled:
+            x *= f(1 - lr * weight_decay)
+        elif weight_decay != 0:
+            d = l2_gradient(x, g, weight_decay, d_work)
         # m.lerp_(d, w) with w = 1 − β₁, in PyTorch's two forms (the second is exact at w = 1)
         w = f(1 - beta1)
         np.subtract(d, m, out=u)
@@ -369,11 +371,7 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = np.zeros_like(x)
             state["step"] += 1
             f = x.dtype.type
-            d = g
-            if weight_decay != 0:
-                d = self._tmp(x, 0)
-                np.multiply(x, f(weight_decay), out=d)
-                d += g
+            d = l2_gradient(x, g, weight_decay, self._tmp(x, 0))
             u, avg = self._tmp(x, 1), self._tmp(x, 2)
             v = state["square_avg"]
             v *= f(alpha)
@@ -434,11 +432,7 @@ class Adagrad(Optimizer):
                 state.update(self._fresh_state(x, group))
             state["step"] += 1
             f = x.dtype.type
-            d = g
-            if weight_decay != 0:
-                d = self._tmp(x, 0)
-                np.multiply(x, f(weight_decay), out=d)
-                d += g
+            d = l2_gradient(x, g, weight_decay, self._tmp(x, 0))
             clr = lr / (1 + (state["step"] - 1) * lr_decay)
             s, u = state["sum"], self._tmp(x, 1)
             np.multiply(d, d, out=u)

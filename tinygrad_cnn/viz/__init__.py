@@ -39,28 +39,17 @@ import numpy as np
 
 from .. import autograd
 from ..tensor import Tensor, default_generator
+from .backprop import BackpropPage as BackpropPage
+from .backprop import backprop_page as backprop_page
 from .graph import Layout, Unit, walk
+from .style import COLORS, styled_digraph
 
-COLORS = {"param": "lightblue", "input": "#e6dcf5", "seed": "#e6dcf5", "op": "lightgrey", "saved": "orange",
-          "output": "darkolivegreen1", "grad": "darkolivegreen1", "module": "#fff2b3", "backward": "#f9c9c3"}
 _STYLES = {"module": "filled,rounded", "saved": "filled,dashed", "grad": "filled,dashed", "seed": "filled,dashed"}
 # Gradient norms on a log scale: blue (vanishing) through white to red (exploding). ColorBrewer RdBu, reversed.
 RAMP = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d",
         "#b2182b", "#67001f")
 RAMP_LOG10 = (-7.0, 3.0)  # one decade per colour, white at 1e-2
 _retained: dict[int, Any] = {}  # id -> weakref of tensors retain_grads already asked to keep their gradient
-
-
-def __getattr__(name: str) -> Any:
-    """`viz.backprop_page` and `viz.BackpropPage`, from viz/backprop.py, loaded when first used (PEP 562).
-
-    So importing viz loads only the engine and graph.py; the page's module draws on them too.
-    """
-    if name in ("backprop_page", "BackpropPage"):
-        from . import backprop
-
-        return getattr(backprop, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -205,14 +194,6 @@ def _untouched(model: Any) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- styling
-def styled_digraph(name: str, rankdir: str = "TB") -> graphviz.Digraph:
-    """An empty graph in the house style (fonts, spacing, edge colour) that draw_graph and the backprop page share."""
-    return graphviz.Digraph(name, graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
-                                              "nodesep": "0.25", "ranksep": "0.35"},
-                            node_attr={"fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
-                            edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555"})
-
-
 def _digraph(layout: Layout, rankdir: str, grads: bool, legend: bool) -> graphviz.Digraph:
     g = styled_digraph("tinygrad_cnn", rankdir)
     members: dict[Any, list[Unit]] = {}

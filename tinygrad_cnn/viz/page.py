@@ -17,8 +17,8 @@ from typing import Any
 
 import graphviz
 
-from . import COLORS, styled_digraph
 from .graph import Layout, Unit
+from .style import COLORS, styled_digraph
 
 CSS = """
 * { box-sizing: border-box; }
