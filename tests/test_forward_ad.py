@@ -205,6 +205,13 @@ def test_unfold_fold_batch_norm_and_layers():
     check_jvp(lambda t, s: F.layer_norm(t @ s, (4,)), rng.standard_normal((2, 4)) + 1, rng.standard_normal((4, 4)))
     check_jvp(lambda t, s, c: F.binary_cross_entropy(t.sigmoid(), s.sigmoid(), reduction="sum") + c.sum(),
               rng.standard_normal(4), rng.standard_normal(4), g + b)
+    # SoftmaxCrossEntropyFn: class targets (one ignored), weights and smoothing; per sample and reduced
+    targets, weight = np.array([2, 0, -100]), np.array([0.5, 1.0, 2.0, 1.5])
+    for reduction in ("none", "mean"):
+        ce = lambda t, r=reduction: F.cross_entropy(t, targets, weight=weight, label_smoothing=0.2, reduction=r)  # noqa: E731
+        check_jvp(ce, rng.standard_normal((3, 4)) * 2)
+        check_forward_over_reverse(ce, rng.standard_normal((3, 4)) * 2)
+    check_forward_over_reverse(lambda t: F.cross_entropy(t, np.array([[1, 0], [2, 2]])), rng.standard_normal((2, 3, 2)))
 
 
 # ============================================================================ the dual-tensor API

@@ -411,3 +411,38 @@ def test_class_target_errors():
         F.nll_loss(logits, np.zeros((4, 3)))  # nll_loss takes no probabilities
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         F.cross_entropy(logits, np.zeros(4, dtype=np.int64), label_smoothing=1.5)
+
+
+# ============================================================================ the fused softmax cross-entropy
+@examples(30)
+@given(problem=class_problems(), smoothing=st.sampled_from([0.0, 0.3]), reduction=st.sampled_from(REDUCTIONS))
+def test_fused_cross_entropy_equals_the_composite(problem, smoothing, reduction):
+    """Class-index targets run as one SoftmaxCrossEntropyFn node: the composite's loss and gradient, bit for bit
+    in float64 up to the last ulp, including rows of -inf logits (their loss is nan or inf in both)."""
+    from tinygrad_cnn.nn.functional import _reduce, _target_weights
+
+    x, t, ignore_index, weight = problem
+    if x.size and x.ndim >= 2:
+        x[0, 0] = -np.inf  # one -inf logit: a class with probability 0
+    kwargs = dict(weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=smoothing)
+    fused_x, composite_x = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    fused = F.cross_entropy(fused_x, t, **kwargs)
+    axis = 1 if x.ndim >= 2 else 0
+    q, count = _target_weights(composite_x, t, ignore_index, smoothing, weight, "cross_entropy")
+    composite = _reduce(-(composite_x.log_softmax(axis) * q).sum(axis=axis), reduction, count)
+    assert "SoftmaxCrossEntropy" in {autograd.op_name(node) for node in _nodes(fused)}
+    np.testing.assert_allclose(fused.data, composite.data, rtol=1e-12, atol=1e-15, equal_nan=True)
+    grad = np.random.default_rng(0).standard_normal(fused.shape)
+    fused.backward(Tensor(grad))
+    composite.backward(Tensor(grad))
+    np.testing.assert_allclose(fused_x.grad.data, composite_x.grad.data, rtol=1e-12, atol=1e-15, equal_nan=True)
+
+
+def _nodes(t):
+    seen, stack = [], [t._ctx]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.append(node)
+            stack.extend(x._ctx for x in node.inputs)
+    return seen

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import threads
+from . import blas, threads
+
+BLAS_THREADED_MACS = 1 << 22  # a product of this many multiply-adds that we do not split runs on BLAS's threads
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,6 +32,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     else:
         pieces = threads.chunks(a.shape[0], int(np.prod(a.shape[1:])) * b.shape[-1] // 32)  # per row, or product
     if len(pieces) == 1 and not batched:
+        if a.shape[0] * a.shape[1] * b.shape[1] >= BLAS_THREADED_MACS:
+            return blas.threaded(lambda: np.matmul(a, b))
         return np.matmul(a, b)
     shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
     out = _like_rows_of(a, shape, np.result_type(a.dtype, b.dtype))

@@ -74,7 +74,7 @@ def start(workers: int) -> int:
     _count = workers
     if workers > 1:
         _pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix=_PREFIX)
-    blas.hold_to_one_thread(workers > 1)  # with one thread, BLAS threads itself, as numpy does on its own
+    blas.hold_to_one_thread(workers > 1, workers)  # with one thread, BLAS threads itself, as numpy does on its own
     if not _fork_hook_registered and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_hook_registered = True

@@ -35,6 +35,7 @@ from .pooling import adaptive_avg_pool2d as adaptive_avg_pool2d
 from .pooling import adaptive_max_pool1d as adaptive_max_pool1d
 from .pooling import adaptive_max_pool2d as adaptive_max_pool2d
 from .pooling import interpolate as interpolate
+from .softmax_cross_entropy import SoftmaxCrossEntropyFn
 from .sparse import embedding as embedding
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -481,7 +482,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     t = _class_targets(input, target, "cross_entropy")
     w = _class_weight(weight, input, "cross_entropy")
     q, count = _target_weights(input, t, ignore_index, label_smoothing, w, "cross_entropy")
-    return _reduce(-(input.log_softmax(axis) * q).sum(axis=axis), reduction, count)
+    if input.dtype.kind != "f" or input.ndim == 0 or input.shape[axis] == 0:  # the composite's errors and edge cases
+        return _reduce(-(input.log_softmax(axis) * q).sum(axis=axis), reduction, count)
+    return _reduce(SoftmaxCrossEntropyFn.apply(input, q=q, axis=axis), reduction, count)
 
 
 def _probability_targets(input: Tensor, target: Any, ignore_index: int, smoothing: float, weight: Any) -> Tensor:
