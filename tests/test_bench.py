@@ -19,6 +19,24 @@ def test_torch_twins_have_our_architecture(name, torch):
         np.testing.assert_allclose(ours(Tensor(x)).data, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_bench_rows_include_batch_norm_and_sgd():
-    assert ("cnn-bn", "adam") in bench.ROWS and ("mlp", "sgd") in bench.ROWS
+def test_bench_rows_include_batch_norm_sgd_and_the_op_chain():
+    assert {("cnn-bn", "adam"), ("mlp", "sgd"), ("chain", "-")} <= set(bench.ROWS)
     assert bench.time_ours("mlp", 4, 2, "sgd") > 0
+    assert bench.time_chain(None, steps=2) > 0
+
+
+def test_the_chain_is_the_same_computation_in_both_libraries(torch):
+    x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    bench.chain(ours).backward()
+    bench.chain(theirs).backward()
+    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_each_measurement_runs_in_a_process_of_its_own(capsys):
+    """One round of one row: ours (and PyTorch's when installed) measured by children, ratio and memory printed."""
+    assert bench.run_bench(batch_size=2, steps=1, rounds=1, rows=(("mlp", "sgd"),)) == 0
+    out = capsys.readouterr().out
+    assert "mlp    sgd  ours" in out and " MB" in out
+    measured = bench.measure("ours", "mlp", "sgd", 2, 1)
+    assert measured["seconds"] > 0 and measured["peak_mb"] > 0

@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "against PyTorch when installed", formatter_class=_Help)
     bench.add_argument("--batch-size", type=positive_int, default=64, help="images per training step")
     bench.add_argument("--steps", type=positive_int, default=20, help="steps timed per model (the median is shown)")
+    bench.add_argument("--rounds", type=positive_int, default=3,
+                       help="alternating rounds of ours and PyTorch's, each in a fresh process (the ratio's range)")
     return parser
 
 
@@ -349,7 +351,7 @@ def _write_backprop_page(loss: Tensor, page: Path, depth: int | None) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    return run_bench(batch_size=args.batch_size, steps=args.steps)
+    return run_bench(batch_size=args.batch_size, steps=args.steps, rounds=args.rounds)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ from .backend import threads
 from .tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+UPDATE_PASSES = 1  # the cost per element threads.split weighs for an update (see Adam._step_group)
 
 
 class Optimizer:
@@ -292,7 +293,7 @@ class Adam(Optimizer):
 
             # a big weight's rows are split over the threads: the same update on each block (backend/threads.py)
             if x.ndim and len(x):
-                threads.split(update, len(x), 12 * x[0].size)
+                threads.split(update, len(x), UPDATE_PASSES * x[0].size)
             else:
                 update(Ellipsis)
 
