@@ -607,3 +607,87 @@ def test_same_schedule_errors_as_torch(torch, name, kwargs, match):
                                 momentum=0.9)
     with pytest.raises(ValueError):
         getattr(torch.optim.lr_scheduler, name)(their_opt, **kwargs)
+
+
+# --------------------------------------------------------------------------- Adam over flat arrays
+def _adam_pair(kwargs, shapes, dtype=np.float32, seed=0):
+    """Two optimizers on equal parameters: one as shipped (flat when it can), one forced parameter by parameter."""
+    from tinygrad_cnn.optim import Adam, AdamW
+
+    rng = np.random.default_rng(seed)
+    values = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    cls = AdamW if kwargs.pop("adamw", False) else Adam
+    flat_params = [Tensor(v.copy(), requires_grad=True) for v in values]
+    each_params = [Tensor(v.copy(), requires_grad=True) for v in values]
+    flat, each = cls(flat_params, **kwargs), cls(each_params, **kwargs)
+    each._flat_moments = lambda group: None  # the parameter-by-parameter path
+    return (flat, flat_params), (each, each_params)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=0.01), dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, adamw=True),
+                                    dict(lr=0.1, betas=(0.0, 0.9))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_over_flat_arrays_equals_the_update_parameter_by_parameter(kwargs, dtype):
+    """Bit for bit, over steps where some parameter misses a gradient (it then steps on its own from there)."""
+    shapes = [(5, 3), (3,), (2, 1, 4), ()]
+    (flat, fp), (each, ep) = _adam_pair(dict(kwargs), shapes, dtype)
+    rng = np.random.default_rng(1)
+    for step in range(6):
+        for a, b in zip(fp, ep):
+            g = None if (step == 3 and a.ndim == 1) else rng.standard_normal(a.shape).astype(dtype)
+            a.grad = b.grad = None if g is None else Tensor(g)
+        flat.step()
+        each.step()
+        for a, b in zip(fp, ep):
+            np.testing.assert_array_equal(a.data, b.data)
+            assert a.data.dtype == dtype
+    assert [flat.state[p]["step"] for p in fp] == [6, 5, 6, 6]
+
+
+def test_adam_moments_are_views_into_one_array_and_state_dict_copies_them():
+    (flat, params), _ = _adam_pair(dict(lr=0.01), [(4, 3), (3,)])
+    for p in params:
+        p.grad = Tensor(np.ones(p.shape, np.float32))
+    flat.step()
+    firsts = [flat.state[p]["exp_avg"] for p in params]
+    assert firsts[0].base is firsts[1].base is not None  # one flat array underneath
+    saved = flat.state_dict()
+    flat.step()
+    assert not np.shares_memory(saved["state"][0]["exp_avg"], firsts[0])
+    np.testing.assert_allclose(saved["state"][0]["exp_avg"], 0.1)  # the snapshot kept the first step's value
+
+
+def test_adam_after_load_state_dict_continues_from_the_loaded_moments():
+    """load_state_dict puts arrays of its own in the state: the next step lays them out flat again."""
+    (a, pa), (b, pb) = _adam_pair(dict(lr=0.01, weight_decay=0.01), [(4, 3), (3,)])
+    del b._flat_moments  # both flat
+    rng = np.random.default_rng(2)
+    grads = [[rng.standard_normal(p.shape).astype(np.float32) for p in pa] for _ in range(4)]
+    for gs in grads[:2]:
+        for p, q, g in zip(pa, pb, gs):
+            p.grad = q.grad = Tensor(g)
+        a.step()
+        b.step()
+    b.load_state_dict(a.state_dict())  # the same values, in arrays of their own
+    assert b.state[pb[0]]["exp_avg"].base is None
+    for gs in grads[2:]:
+        for p, q, g in zip(pa, pb, gs):
+            p.grad = q.grad = Tensor(g)
+        a.step()
+        b.step()
+    for p, q in zip(pa, pb):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert b.state[pb[0]]["exp_avg"].base is b.state[pb[1]]["exp_avg"].base is not None
+
+
+def test_adam_with_mixed_dtypes_in_a_group_steps_each_parameter():
+    from tinygrad_cnn.optim import Adam
+
+    params = [Tensor(np.ones(3, np.float32), requires_grad=True), Tensor(np.ones(2), requires_grad=True)]
+    opt = Adam(params, lr=0.1)
+    for p in params:
+        p.grad = Tensor(np.ones(p.shape, p.dtype))
+    opt.step()
+    assert [p.data.dtype for p in params] == [np.float32, np.float64]
+    np.testing.assert_allclose(params[0].data, 0.9, rtol=1e-6)
+    np.testing.assert_allclose(params[1].data, 0.9 + 1e-9, rtol=1e-12)  # 1 − 0.1 · 1 / (1 + ε)

@@ -31,6 +31,7 @@ import numpy as np
 
 from .autograd import enable_grad, op_name
 from .backend import threads
+from .backend.flat import FlatArrays
 from .tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -50,6 +51,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._work: dict[tuple[np.dtype, int], np.ndarray] = {}
+        self._flat: dict[int, tuple[dict, FlatArrays]] = {}  # Adam's flat moments, per group (backend/flat.py)
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{self._name}: params should be an iterable of Tensors or of dicts, "
                             f"got a single {type(params).__name__} (wrap it in a list)")
@@ -282,14 +284,20 @@ class Adam(Optimizer):
             raise ValueError(f"{self._name}: invalid betas {betas} in group {index} (two numbers in [0, 1))")
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        for x, g, state in self._grads(group):
+        flat = self._flat_moments(group)
+        if flat is not None:
+            self._step_flat(group, flat)
+            return
+        for x, g, state in self._grads(group):  # parameter by parameter: see _flat_moments for when
             if not state:
                 state.update(step=0, exp_avg=np.zeros_like(x), exp_avg_sq=np.zeros_like(x))
             state["step"] += 1
             m, v, work = state["exp_avg"], state["exp_avg_sq"], (self._tmp(x, 0), self._tmp(x, 1))
 
             def update(rows: slice | EllipsisType, x=x, g=g, m=m, v=v, work=work, step=state["step"]) -> None:
-                self._update(group, step, x[rows], g[rows], m[rows], v[rows], work[0][rows], work[1][rows])
+                d = self._decayed_gradient(group, x[rows], g[rows], work[0][rows])
+                t = self._moments_step(group, step, d, m[rows], v[rows], work[1][rows], work[0][rows])
+                x[rows] += t
 
             # a big weight's rows are split over the threads: the same update on each block (backend/threads.py)
             if x.ndim and len(x):
@@ -297,18 +305,77 @@ class Adam(Optimizer):
             else:
                 update(Ellipsis)
 
+    def _flat_moments(self, group: dict[str, Any]) -> FlatArrays | None:
+        """The group's moments as views into two flat arrays (backend/flat.py), or None: step each parameter.
+
+        The flat update needs every parameter of the group to have a gradient, one
+        dtype and one step count (a parameter that missed a step has its own bias
+        correction from then on). The flat arrays are made on the first step, and
+        made again, from the state's current values, whenever the state no longer
+        points into them (`load_state_dict` put arrays of its own there).
+        """
+        params = group["params"]
+        if not params or any(p.grad is None for p in params) or len({p.data.dtype for p in params}) > 1:
+            return None
+        states = [self.state.get(p) for p in params]
+        if len({state["step"] if state else 0 for state in states}) > 1:
+            return None
+        owner, flat = self._flat.get(id(group), (None, None))
+        if owner is group and all(state and state["exp_avg"] is m and state["exp_avg_sq"] is v
+                                  for state, m, v in zip(states, flat.views["exp_avg"], flat.views["exp_avg_sq"])):
+            return flat
+        flat = FlatArrays([p.data.shape for p in params], params[0].data.dtype, ("exp_avg", "exp_avg_sq", "grad"))
+        for p, state, m, v in zip(params, states, flat.views["exp_avg"], flat.views["exp_avg_sq"]):
+            if state:
+                np.copyto(m, state["exp_avg"])
+                np.copyto(v, state["exp_avg_sq"])
+            self.state[p] = {"step": state["step"] if state else 0, "exp_avg": m, "exp_avg_sq": v}
+        # keyed by the group dict itself (a group replaced by load_state_dict is a new dict), kept only while it is ours
+        self._flat = {key: entry for key, entry in self._flat.items() if any(entry[0] is g for g in self.param_groups)}
+        self._flat[id(group)] = (group, flat)
+        return flat
+
+    def _step_flat(self, group: dict[str, Any], flat: FlatArrays) -> None:
+        """Adam over all of the group's parameters at once: gather the gradients, one update, add each slice.
+
+        Measured on an MLP step (6 parameters, 235k values): ~80 numpy calls became
+        ~25, and the update is not split over our threads: splitting even the
+        200k-value weight cost ~4% of the step (UPDATE_PASSES).
+        """
+        params = group["params"]
+        grad, work = flat.arrays["grad"], self._tmp(flat.arrays["grad"], 0)
+        for p, g, x in zip(params, flat.split(grad), (p.data for p in params)):
+            if p.grad.data.shape != x.shape:
+                raise ValueError(f"{self._name}: a parameter of shape {p.shape} has a gradient of shape "
+                                 f"{p.grad.data.shape}")
+            np.copyto(g, self._decayed_gradient(group, x, p.grad.data, g))
+        step = self.state[params[0]]["step"] + 1
+        for p in params:
+            self.state[p]["step"] = step
+        m, v = flat.arrays["exp_avg"], flat.arrays["exp_avg_sq"]
+
+        def update(s: slice) -> None:
+            self._moments_step(group, step, grad[s], m[s], v[s], work[s], grad[s])
+
+        threads.split(update, flat.size, UPDATE_PASSES)
+        for x, t in zip((p.data for p in params), flat.split(grad)):
+            x += t
+
     @staticmethod
-    def _update(group: dict[str, Any], step: int, x: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
-                d_work: np.ndarray, u: np.ndarray) -> None:
-        """One Adam step for one block of a parameter, in place, with two work arrays of its shape."""
+    def _decayed_gradient(group: dict[str, Any], x: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The gradient with weight decay: g + λx into `out` (L2), or g after θ ← θ(1 − ηλ) (decoupled)."""
+        weight_decay = group["weight_decay"]
+        if weight_decay != 0 and group["decoupled_weight_decay"]:
+            x *= x.dtype.type(1 - group["lr"] * weight_decay)
+            return g
+        return l2_gradient(x, g, weight_decay, out)
+
+    @staticmethod
+    def _moments_step(group: dict[str, Any], step: int, d: np.ndarray, m: np.ndarray, v: np.ndarray,
+                      u: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Update m and v in place with the gradient d; write the parameter's change into `out` (may be d itself)."""
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, decoupled = group["weight_decay"], group["decoupled_weight_decay"]
-        f = x.dtype.type
-        d = g
-        if weight_decay != 0 and decoupled:
-            x *= f(1 - lr * weight_decay)
-        elif weight_decay != 0:
-            d = l2_gradient(x, g, weight_decay, d_work)
+        f = m.dtype.type
         # m.lerp_(d, w) with w = 1 − β₁, in PyTorch's two forms (the second is exact at w = 1)
         w = f(1 - beta1)
         np.subtract(d, m, out=u)
@@ -326,10 +393,9 @@ class Adam(Optimizer):
         np.sqrt(v, out=u)
         u /= f((1 - beta2**step) ** 0.5)
         u += f(eps)
-        t = d_work  # d is no longer needed
-        np.multiply(m, f(-step_size), out=t)
-        t /= u
-        x += t
+        np.multiply(m, f(-step_size), out=out)  # d is no longer needed
+        out /= u
+        return out
 
 
 class AdamW(Adam):
