@@ -114,3 +114,46 @@ def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
     0.61 ms instead of 0.86 on conv1's (64, 32, 28, 28) activation (a mask, then a multiply).
     """
     return elementwise(_where_positive, g, a)
+
+
+TILE = 8192  # about this many elements per row when a per-channel vector is tiled (`per_channel`)
+
+
+def per_channel(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarray,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """ufunc(a, v[c]) for each element of channel c (axis 1 of a), into `out` (may be a), split over the threads.
+
+    A scale or shift per channel of a channels-last activation: numpy would
+    broadcast v along the innermost axis, C = 32 values per inner loop, and run
+    at ~40% of copying speed (x̂ · γ over conv1's 1.6M values: 420 µs, a copy
+    160). Seen in memory order, the array is rows of k·C values, channels
+    cycling, so v tiled k times is one long row that every row of the array
+    meets element by element: one long inner loop. Other layouts broadcast as numpy does.
+
+        memory   c0 c1 … c31 c0 c1 … c31 …  (k pixels)   ← one row of k·C values
+        tiled v  v0 v1 … v31 v0 v1 … v31 …               ← the same for every row
+    """
+    v = np.asarray(v).reshape(-1)
+    if out is None:
+        out = np.empty_like(a, dtype=np.result_type(a, v))
+    shape = (1, a.shape[1]) + (1,) * (a.ndim - 2)
+
+    def piece(s: slice) -> None:
+        _along_channels(ufunc, a[s], v, shape, out[s])
+
+    threads.split(piece, a.shape[0], a[0].size) if a.ndim and a.size >= MIN_ELEMENTWISE_SIZE else piece(slice(None))
+    return out
+
+
+def _along_channels(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarray, shape: tuple,
+                    out: np.ndarray) -> None:
+    c = v.size
+    if a.size >= TILE and a.strides[1] == a.itemsize and out.strides == a.strides and a.dtype == out.dtype:
+        flat_a, flat_out = _in_memory_order(a), _in_memory_order(out)
+        if flat_a is not None and flat_out is not None:  # channels innermost: rows of the tiled v
+            width = max(1, TILE // c) * c
+            whole = a.size - a.size % width
+            ufunc(flat_a[:whole].reshape(-1, width), np.tile(v, width // c), out=flat_out[:whole].reshape(-1, width))
+            ufunc(flat_a[whole:].reshape(-1, c), v, out=flat_out[whole:].reshape(-1, c))
+            return
+    ufunc(a, v.reshape(shape), out=out)

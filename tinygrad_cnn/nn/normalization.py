@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import Function
-from ..backend.elementwise import multiply, subtract
+from ..backend.elementwise import per_channel
 from ..backend.reduce import channel_dots, channel_sums
 from ..tensor import Tensor
 from . import init
@@ -67,15 +67,14 @@ class BatchNormFn(Function):
 
     def forward(ctx, x, weight, bias, eps, stats=None):
         ctx.eps = eps
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         count = x.size // x.shape[1]
         mean = channel_sums(x) / count
-        x_hat = subtract(x, mean.reshape(shape))  # centred, then scaled in place
+        x_hat = per_channel(np.subtract, x, mean)  # centred, then scaled in place
         var = channel_dots(x_hat, x_hat) / count
         inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-        x_hat *= inv_std.reshape(shape)
-        out = multiply(x_hat, weight.reshape(shape))
-        out += bias.reshape(shape)
+        per_channel(np.multiply, x_hat, inv_std, out=x_hat)
+        out = per_channel(np.multiply, x_hat, weight)
+        per_channel(np.add, out, bias, out=out)
         ctx.save_for_backward(x_hat, inv_std)
         if stats is not None:
             stats.update(mean=mean, var=var)
@@ -87,16 +86,15 @@ class BatchNormFn(Function):
             return _composite_gradients(ctx, grad)
         x_hat, inv_std = ctx.saved_tensors
         g = grad.data
-        shape = (1, g.shape[1]) + (1,) * (g.ndim - 2)
         count = g.size // g.shape[1]
         sum_g = channel_sums(g)
         sum_g_x_hat = channel_dots(g, x_hat)
         grad_x = None
         if ctx.needs_input_grad[0]:
             scale = weight.data * inv_std
-            grad_x = multiply(g, scale.reshape(shape))
-            grad_x -= multiply(x_hat, (scale * sum_g_x_hat / count).reshape(shape))
-            grad_x -= (scale * sum_g / count).reshape(shape)
+            grad_x = per_channel(np.multiply, g, scale)
+            grad_x -= per_channel(np.multiply, x_hat, scale * sum_g_x_hat / count)
+            per_channel(np.subtract, grad_x, scale * sum_g / count, out=grad_x)
         wrap = Tensor._wrap
         return (wrap(grad_x) if grad_x is not None else None,
                 wrap(sum_g_x_hat.astype(weight.dtype)) if ctx.needs_input_grad[1] else None,
