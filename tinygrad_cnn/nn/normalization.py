@@ -69,13 +69,12 @@ class BatchNormFn(Function):
         ctx.eps = eps
         count = x.size // x.shape[1]
         mean = channel_sums(x) / count
-        x_hat = per_channel(np.subtract, x, mean)  # centred, then scaled in place
-        var = channel_dots(x_hat, x_hat) / count
+        centered = per_channel(np.subtract, x, mean)
+        var = channel_dots(centered, centered) / count
         inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-        per_channel(np.multiply, x_hat, inv_std, out=x_hat)
-        out = per_channel(np.multiply, x_hat, weight)
+        out = per_channel(np.multiply, centered, inv_std * weight)  # x̂ · γ, x̂ = centered · inv_std never stored
         per_channel(np.add, out, bias, out=out)
-        ctx.save_for_backward(x_hat, inv_std)
+        ctx.save_for_backward(centered, inv_std)
         if stats is not None:
             stats.update(mean=mean, var=var)
         return out
@@ -84,16 +83,16 @@ class BatchNormFn(Function):
         _, weight, bias = ctx.inputs
         if autograd.is_grad_enabled() or autograd.is_dual_level_open():  # differentiate the composite instead
             return _composite_gradients(ctx, grad)
-        x_hat, inv_std = ctx.saved_tensors
+        centered, inv_std = ctx.saved_tensors
         g = grad.data
         count = g.size // g.shape[1]
         sum_g = channel_sums(g)
-        sum_g_x_hat = channel_dots(g, x_hat)
+        sum_g_x_hat = channel_dots(g, centered) * inv_std
         grad_x = None
         if ctx.needs_input_grad[0]:
             scale = weight.data * inv_std
             grad_x = per_channel(np.multiply, g, scale)
-            grad_x -= per_channel(np.multiply, x_hat, scale * sum_g_x_hat / count)
+            grad_x -= per_channel(np.multiply, centered, scale * sum_g_x_hat * inv_std / count)
             per_channel(np.subtract, grad_x, scale * sum_g / count, out=grad_x)
         wrap = Tensor._wrap
         return (wrap(grad_x) if grad_x is not None else None,
