@@ -272,10 +272,13 @@ def test_a_big_product_nobody_splits_runs_on_blas_threads_and_gives_them_back(us
     real = blas.threaded
     with mock.patch.object(blas, "threaded", side_effect=lambda work: seen.append(1) or real(work)):
         a, b = np.random.default_rng(0).random((64, 784)), np.random.default_rng(1).random((784, 256))
-        with mock.patch.object(threads, "MIN_PIECE_COST", 1 << 40):  # our threads never split
+        with mock.patch.object(threads, "MIN_PIECE_COST", 1 << 40), mock.patch.object(threads, "_last_split", -np.inf):
             np.testing.assert_allclose(linalg.matmul(a, b), a @ b)
             np.testing.assert_allclose(linalg.matmul(a[:4], b[:, :4]), a[:4] @ b[:, :4])  # small: not threaded
-    assert seen == [1]
+            assert seen == [1]
+            threads.run(lambda s: None, [slice(0, 1), slice(1, 2)])  # our threads split something...
+            np.testing.assert_allclose(linalg.matmul(a, b), a @ b)  # ...so BLAS stays on one thread for a while
+            assert seen == [1] and threads.seconds_since_split() < linalg.QUIET
     assert all(library.num_threads == 1 for library in blas._controller().lib_controllers)
 
 

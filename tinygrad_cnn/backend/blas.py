@@ -98,12 +98,14 @@ def threaded(work: Callable[[], T]) -> T:
     (64, 784) @ (784, 256), took 340 µs on one and 185-210 on two. Setting the count
     is one call into OpenBLAS (~1 µs each way), so it is done per product.
 
-    Only for products our threads do not split: after the call, OpenBLAS's worker
-    keeps spinning on the other core for a while, and a split that comes next
-    (a convolution's) runs beside it at half speed. Measured: letting BLAS thread
-    the CNN's fully connected products too, instead of splitting them over ours
-    (each faster on its own: 0.39 ms against 0.46), took the training step from
-    22.7 to 37.6 ms.
+    Only for products our threads do not split, and only in a program whose
+    threads have not split anything for a while (linalg.matmul checks both): after
+    the call, OpenBLAS's worker keeps spinning on the other core for a while, and
+    a split that comes next (a convolution's) runs beside it at half speed.
+    Measured: letting BLAS thread the CNN's fully connected products too, instead
+    of splitting them over ours (each faster on its own: 0.39 ms against 0.46),
+    took the training step from 22.7 to 37.6 ms; a small CNN whose 784 → 256 layer
+    is too small for our split took 14.8 ms with it threaded, 10.8 without.
     """
     if _held is None:  # BLAS is not held: it threads by itself already
         return work()

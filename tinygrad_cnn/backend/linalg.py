@@ -6,7 +6,8 @@ import numpy as np
 
 from . import blas, threads
 
-BLAS_THREADED_MACS = 1 << 22  # a product of this many multiply-adds that we do not split runs on BLAS's threads
+BLAS_THREADED_MACS = 1 << 22  # a product of this many multiply-adds that we do not split runs on BLAS's threads...
+QUIET = 1.0  # ...unless our threads split work less than this many seconds ago (blas.threaded says why)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -22,6 +23,11 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     along that axis, and its result keeps the memory order of a's batch and row
     axes (`_like_rows_of`). A multiply-add counts as 1/32 of an element in the
     cost, as in `threads.chunks`.
+
+    A 2-D product too small to split but with BLAS_THREADED_MACS multiply-adds (an
+    MLP's 784 → 256 layer at batch 64) runs on BLAS's threads instead
+    (blas.threaded), unless our threads split work less than QUIET seconds ago: a
+    program that splits (a CNN) keeps BLAS on one thread (blas.threaded says why).
     """
     if a.ndim < 2 or a.ndim != b.ndim or (a.ndim > 2 and a.shape[0] != b.shape[0]):
         return np.matmul(a, b)
@@ -32,7 +38,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     else:
         pieces = threads.chunks(a.shape[0], int(np.prod(a.shape[1:])) * b.shape[-1] // 32)  # per row, or product
     if len(pieces) == 1 and not batched:
-        if a.shape[0] * a.shape[1] * b.shape[1] >= BLAS_THREADED_MACS:
+        if a.shape[0] * a.shape[1] * b.shape[1] >= BLAS_THREADED_MACS and threads.seconds_since_split() > QUIET:
             return blas.threaded(lambda: np.matmul(a, b))
         return np.matmul(a, b)
     shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])

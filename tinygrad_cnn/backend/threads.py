@@ -24,8 +24,10 @@ which the first split calls if nobody did before.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -39,6 +41,7 @@ _PREFIX = "tinygrad_cnn-pool"
 _pool: ThreadPoolExecutor | None = None
 _count: int | None = None  # None until configured
 _fork_hook_registered = False
+_last_split = -math.inf  # when `run` last handed work to the pool (time.perf_counter)
 
 
 def environment_count() -> int:
@@ -89,6 +92,11 @@ def _after_fork_in_child() -> None:
         start(_count)
 
 
+def seconds_since_split() -> float:
+    """How long ago our threads last split work (inf if never): linalg.matmul asks before letting BLAS thread."""
+    return time.perf_counter() - _last_split
+
+
 def chunks(size: int, cost_per_item: int = 1) -> list[slice]:
     """Split range(size) into at most count() contiguous, nearly equal slices, each worth waking a thread for.
 
@@ -115,8 +123,10 @@ def run(work: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
     Called from inside a piece on a pool thread, it runs its pieces in that thread
     (waiting there for the pool could wait for itself).
     """
+    global _last_split
     if len(pieces) == 1 or _pool is None or threading.current_thread().name.startswith(_PREFIX):
         return [work(piece) for piece in pieces]
+    _last_split = time.perf_counter()
     futures = [_pool.submit(work, piece) for piece in pieces[1:]]
     try:
         first = work(pieces[0])
