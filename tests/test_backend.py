@@ -299,3 +299,25 @@ def test_per_channel_is_numpys_broadcast_along_axis_1(use_threads, layout, chann
         got = elementwise.per_channel(op, a, v, out=a if in_place else None)
     np.testing.assert_array_equal(got, expected)
     assert got.strides == a.strides or layout == "sliced" or channels == 1  # a size-1 axis has any stride
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 5), tiles=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       kernel=st.sampled_from([(1, 1), (2, 2), (3, 2), (2, 3)]), seed=st.integers(0, 99))
+def test_tiled_max_pool_grad_equals_the_strided_views(n, c, tiles, kernel, seed):
+    """Windows tiling a channels-last input take whole-array passes: the same dx, masks and 1/count as the
+    per-offset strided views (ties included: values rounded, and relu'd zeros)."""
+    from tinygrad_cnn.backend import pool
+
+    h, w = tiles[0] * kernel[0], tiles[1] * kernel[1]
+    rng = np.random.default_rng(seed)
+    x = np.maximum(np.round(rng.standard_normal((n, h, w, c)), 1), 0).astype(np.float32).transpose(0, 3, 1, 2)
+    out = pool.max_pool(x, kernel)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    dx, (masks, scale) = pool.max_pool_grad(g, kernel, x, out)
+    with mock.patch.object(pool, "_tiles_exactly", lambda *args: False):
+        dx_views, (masks_views, scale_views) = pool.max_pool_grad(g, kernel, x, out)
+    np.testing.assert_array_equal(dx, dx_views)
+    np.testing.assert_array_equal(scale, scale_views)
+    assert all(np.array_equal(a, b) for a, b in zip(masks, masks_views)) and len(masks) == len(masks_views)
+    if c > 1:  # (a size-1 axis has any stride)
+        assert dx.strides[1:] == dx_views.strides[1:]  # channels-last, like the input

@@ -115,7 +115,11 @@ def max_pool_grad(grad: np.ndarray, kernel: Pair, x: np.ndarray, out: np.ndarray
     counts them per window and spreads g / count through the masks, all while the
     slice is in cache (pool1 of our CNN: 1.4 ms instead of 1.6–1.8 as two passes).
     The weights (masks, 1 / count) are returned too: dx is linear in g with them.
+    Windows that tile a channels-last input exactly (the 2×2 pooling of a CNN)
+    take `_tiled_max_pool_grad` instead.
     """
+    if _tiles_exactly(x.shape, kernel, stride, dilation) and x.transpose(0, 2, 3, 1).flags.c_contiguous:
+        return _tiled_max_pool_grad(grad, kernel, x, out)
     masks = tuple(empty_like_layout(out, bool) for _ in range(kernel[0] * kernel[1]))
     scale = empty_like_layout(out)  # 1 / the number of maxima in each window
     dx = _scatter_target(x.shape, kernel, grad.dtype, is_channels_last(x), stride, dilation)
@@ -133,6 +137,50 @@ def max_pool_grad(grad: np.ndarray, kernel: Pair, x: np.ndarray, out: np.ndarray
 
     _split_batch(piece, x.shape)
     return dx, (masks, scale)
+
+
+def _tiles_exactly(input_shape: tuple, kernel: Pair, stride: Pair | None, dilation: Pair | None) -> bool:
+    """Whether the windows sit side by side and cover every pixel exactly once."""
+    return (stride in (None, kernel) and dilation in (None, (1, 1))
+            and input_shape[2] % kernel[0] == 0 and input_shape[3] % kernel[1] == 0)
+
+
+def _tiled_max_pool_grad(grad: np.ndarray, kernel: Pair, x: np.ndarray, out: np.ndarray) -> tuple:
+    """`max_pool_grad` for windows that tile a channels-last input: whole-array passes in memory order.
+
+    The memory (N, H, W, C) seen as (N, H_out, kh, W_out, kw, C) holds window (p, q)'s
+    offset (i, j) at [:, p, i, q, j]. One comparison with the pooled max, broadcast
+    over i and j, gives every mask at once, in x's own layout; one multiply by
+    g / count, broadcast the same way, writes dx in one sequential pass. The
+    per-offset strided views write dx in kh·kw interleaved passes instead: pool1
+    of our CNN, 1.71 ms that way, 1.36 this way; pool2 0.55 against 0.44.
+    """
+    (kh, kw), (n, c, h, w) = kernel, x.shape
+    ho, wo = h // kh, w // kw
+    x6 = x.transpose(0, 2, 3, 1).reshape(n, ho, kh, wo, kw, c)
+    top = out.transpose(0, 2, 3, 1)[:, :, None, :, None, :]
+    g = grad.transpose(0, 2, 3, 1)
+    dx = channels_last(x.shape, grad.dtype, fill=None)  # every pixel is written
+    dx6 = dx.transpose(0, 2, 3, 1).reshape(n, ho, kh, wo, kw, c)
+    is_max = np.empty(x6.shape, bool)
+    scale = empty_like_layout(out).transpose(0, 2, 3, 1)  # 1 / the number of maxima in each window
+    counter = np.uint8 if kh * kw < 256 else np.int32
+
+    def piece(s: slice) -> None:
+        np.equal(x6[s], top[s], out=is_max[s])
+        ones = is_max[s].view(np.uint8)
+        count = ones[:, :, 0, :, 0].astype(counter)
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    count += ones[:, :, i, :, j]
+        np.divide(scale.dtype.type(1), count, out=scale[s])
+        scaled = np.multiply(g[s], scale[s])
+        np.multiply(is_max[s], scaled[:, :, None, :, None, :], out=dx6[s])
+
+    _split_batch(piece, x.shape)
+    masks = tuple(is_max[:, :, i, :, j].transpose(0, 3, 1, 2) for i in range(kh) for j in range(kw))
+    return dx, (masks, scale.transpose(0, 3, 1, 2))
 
 
 def _scatter_target(input_shape: tuple, kernel: Pair, dtype: np.dtype, in_channels_last: bool,
