@@ -21,7 +21,6 @@ How it is measured, and why:
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -185,7 +184,12 @@ def _child(side: str, name: str, optimizer_name: str, batch_size: int, steps: in
         seconds = time_ours(name, batch_size, steps, optimizer_name)
     else:
         seconds = time_torch(torch, name, batch_size, steps, optimizer_name)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        import resource  # Unix only
+    except ImportError:
+        peak_mb = float("nan")
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
     return 0
 

@@ -348,7 +348,9 @@ class Adam(Optimizer):
             if p.grad.data.shape != x.shape:
                 raise ValueError(f"{self._name}: a parameter of shape {p.shape} has a gradient of shape "
                                  f"{p.grad.data.shape}")
-            np.copyto(g, self._decayed_gradient(group, x, p.grad.data, g))
+            d = self._decayed_gradient(group, x, p.grad.data, g)  # g + λx is written into g itself
+            if d is not g:
+                np.copyto(g, d)
         step = self.state[params[0]]["step"] + 1
         for p in params:
             self.state[p]["step"] = step

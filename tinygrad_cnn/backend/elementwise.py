@@ -86,7 +86,7 @@ def _maximum_zero(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty_like(a)
     flat_a, flat_out = _in_memory_order(a), _in_memory_order(out)
-    if flat_a is None or flat_out is None or out.strides != a.strides:
+    if flat_a is None or flat_out is None:  # not one dense block (a strided view): numpy's own way
         return np.maximum(a, 0, out=out)
     zeros = _zero_rows.get(a.dtype)
     if zeros is None:
@@ -141,12 +141,16 @@ def per_channel(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarray,
     def piece(s: slice) -> None:
         _along_channels(ufunc, a[s], v, shape, out[s])
 
-    threads.split(piece, a.shape[0], a[0].size) if a.ndim and a.size >= MIN_ELEMENTWISE_SIZE else piece(slice(None))
+    if a.size >= MIN_ELEMENTWISE_SIZE:
+        threads.split(piece, a.shape[0], a[0].size)
+    else:
+        piece(slice(None))
     return out
 
 
 def _along_channels(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarray, shape: tuple,
                     out: np.ndarray) -> None:
+    """`per_channel` on one slice of the batch: the tiled row where channels are innermost, else broadcasting."""
     c = v.size
     if a.size >= TILE and a.strides[1] == a.itemsize and out.strides == a.strides and a.dtype == out.dtype:
         flat_a, flat_out = _in_memory_order(a), _in_memory_order(out)
