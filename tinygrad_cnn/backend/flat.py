@@ -18,6 +18,7 @@ may hold their arrays): each gets its slice of the update added in place.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ class FlatArrays:
     """Named flat arrays laid out for a list of shapes, and each array's per-shape views."""
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], dtype: np.dtype, names: Iterable[str]):
-        sizes = [int(np.prod(shape)) for shape in shapes]
+        sizes = [math.prod(shape) for shape in shapes]
         self.shapes = [tuple(shape) for shape in shapes]
         self.bounds = list(itertools.pairwise(itertools.accumulate(sizes, initial=0)))
         self.size = self.bounds[-1][1] if self.bounds else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import blas, threads
@@ -31,15 +33,17 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if a.ndim < 2 or a.ndim != b.ndim or (a.ndim > 2 and a.shape[0] != b.shape[0]):
         return np.matmul(a, b)
+    if a.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] < 64 * threads.MIN_PIECE_COST:  # never split (chunks)
+        if a.shape[0] * a.shape[1] * b.shape[1] >= BLAS_THREADED_MACS and threads.seconds_since_split() > QUIET:
+            return blas.threaded(lambda: np.matmul(a, b))
+        return np.matmul(a, b)
     batched = a.ndim > 2
     by_columns = not batched and b.shape[1] > a.shape[0]
     if by_columns:
         pieces = threads.chunks(b.shape[1], a.shape[0] * a.shape[1] // 32)  # multiply-adds per column of b
     else:
-        pieces = threads.chunks(a.shape[0], int(np.prod(a.shape[1:])) * b.shape[-1] // 32)  # per row, or product
+        pieces = threads.chunks(a.shape[0], math.prod(a.shape[1:]) * b.shape[-1] // 32)  # per row, or product
     if len(pieces) == 1 and not batched:
-        if a.shape[0] * a.shape[1] * b.shape[1] >= BLAS_THREADED_MACS and threads.seconds_since_split() > QUIET:
-            return blas.threaded(lambda: np.matmul(a, b))
         return np.matmul(a, b)
     shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
     out = _like_rows_of(a, shape, np.result_type(a.dtype, b.dtype))

@@ -15,6 +15,7 @@ Inputs are already padded (conv/functional.py pads first).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -47,7 +48,7 @@ def _overlapping(kernel: Pair, stride: Pair | None, dilation: Pair | None) -> bo
 
 def _split_batch(work: Callable[[slice], None], shape: tuple) -> None:
     """Run work(slice) over the batch, split over the threads (cost: the elements of one image)."""
-    threads.split(work, shape[0], int(np.prod(shape[1:])))
+    threads.split(work, shape[0], math.prod(shape[1:]))
 
 
 def _part(scale: float | np.ndarray, s: slice) -> float | np.ndarray:
