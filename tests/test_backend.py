@@ -247,22 +247,6 @@ def test_a_forked_child_gets_threads_of_its_own(use_threads):
     assert result.stdout.strip() == "10"
 
 
-@given(layout=st.sampled_from(["contiguous", "channels_last", "sliced", "reversed"]),
-       size=st.sampled_from([7, 8191, 8192, 20000, 70001]), dtype=st.sampled_from([np.float32, np.float64]))
-def test_relu_against_a_row_of_zeros_is_numpys_maximum(layout, size, dtype):
-    """elementwise.relu compares dense arrays with a row of zeros (faster than with the scalar 0): same numbers,
-    same layout, NaN kept, whatever the memory order; other arrays take numpy's own maximum."""
-    rng = np.random.default_rng(size)
-    a = rng.standard_normal((2, size, 3)).astype(dtype)
-    a.reshape(-1)[:5] = [np.nan, -np.inf, np.inf, -0.0, 0.0]
-    view = {"contiguous": a, "channels_last": a.transpose(0, 2, 1), "sliced": a[:, ::2], "reversed": a[::-1]}[layout]
-    got = elementwise.relu(view)
-    np.testing.assert_array_equal(got, np.maximum(view, 0))
-    assert got.dtype == view.dtype and got.shape == view.shape
-    if layout == "channels_last":
-        assert got.strides == view.strides
-
-
 def test_a_big_product_nobody_splits_runs_on_blas_threads_and_gives_them_back(use_threads):
     """linalg.matmul lets BLAS thread a product too small for our split (an MLP layer), then holds it to one again."""
     if not blas.can_limit_threads():
