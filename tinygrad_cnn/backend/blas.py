@@ -43,10 +43,6 @@ _held: Any = None  # threadpoolctl's limiter while BLAS is held to one thread
 _workers = 1  # the thread count `threaded` gives BLAS back for one product
 
 
-def threads_wanted() -> int:
-    return _workers
-
-
 def _controller() -> Any:
     """threadpoolctl's controller of numpy's BLAS (of every BLAS loaded, if none is numpy's own)."""
     global _blas
@@ -110,9 +106,8 @@ def threaded(work: Callable[[], T]) -> T:
     if _held is None:  # BLAS is not held: it threads by itself already
         return work()
     libraries = _controller().lib_controllers
-    workers = threads_wanted()
     for library in libraries:
-        library.set_num_threads(workers)
+        library.set_num_threads(_workers)
     try:
         return work()
     finally:

@@ -38,9 +38,3 @@ class FlatArrays:
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """`flat` cut into one view per shape."""
         return [flat[start:stop].reshape(shape) for (start, stop), shape in zip(self.bounds, self.shapes)]
-
-    def gather(self, arrays: Sequence[np.ndarray], out: np.ndarray) -> np.ndarray:
-        """Copy `arrays` (one per shape, any memory layout) end to end into the flat `out`."""
-        for array, view in zip(arrays, self.split(out)):
-            np.copyto(view, array)
-        return out

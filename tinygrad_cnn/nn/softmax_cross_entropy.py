@@ -6,9 +6,9 @@
 `F.cross_entropy` with class-index targets builds q from the targets (one-hot,
 smoothed, weighted, zero where ignored: `_target_weights`), so q is a constant
 and only x gets a gradient. As twelve nodes (subtract the max, exp, sum, log, add,
-expand, subtract, multiply, sum, negate) the loss and its backward were a tenth of
-an MLP training step, all of it per-op overhead on a (64, 10) array; as one node it
-is three numpy passes each way (measured in its commit).
+expand, subtract, multiply, sum, negate) the loss and its backward were about 7%
+of an MLP training step (2.53 ms against 2.36 as one node), nearly all of it
+per-op overhead on a (64, 10) array.
 
 The backward is still Tensor ops, so second derivatives work: when the backward
 itself is being recorded (`create_graph=True`) or carries tangents (forward mode
