@@ -35,7 +35,7 @@ from .backend.flat import FlatArrays
 from .tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
-UPDATE_PASSES = 1  # the cost per element threads.split weighs for an update (see Adam._step_group)
+UPDATE_PASSES = 1  # the cost per element threads.split weighs for an update (see Adam._step_flat)
 
 
 class Optimizer:
