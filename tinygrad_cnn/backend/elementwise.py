@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import threads
+from .layout import rows_of_axis
 
 MIN_ELEMENTWISE_SIZE = 1 << 19
 
@@ -67,13 +68,6 @@ def relu(a: np.ndarray) -> np.ndarray:
     return elementwise(np.maximum, a, 0)
 
 
-def _in_memory_order(a: np.ndarray) -> np.ndarray | None:
-    """a's elements as a 1-D view in the order they lie in memory, or None if they are not one dense block."""
-    largest_first = sorted(range(a.ndim), key=lambda axis: -a.strides[axis])
-    moved = a.transpose(largest_first)
-    return moved.reshape(-1) if moved.flags.c_contiguous else None
-
-
 def _where_positive(g: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.multiply(g, a > 0, out=out)
 
@@ -122,12 +116,12 @@ def _along_channels(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarr
                     out: np.ndarray) -> None:
     """`per_channel` on one slice of the batch: the tiled row where channels are innermost, else broadcasting."""
     c = v.size
-    if a.size >= TILE and a.strides[1] == a.itemsize and out.strides == a.strides and a.dtype == out.dtype:
-        flat_a, flat_out = _in_memory_order(a), _in_memory_order(out)
-        if flat_a is not None and flat_out is not None:  # channels innermost: rows of the tiled v
-            width = max(1, TILE // c) * c
-            whole = a.size - a.size % width
-            ufunc(flat_a[:whole].reshape(-1, width), np.tile(v, width // c), out=flat_out[:whole].reshape(-1, width))
-            ufunc(flat_a[whole:].reshape(-1, c), v, out=flat_out[whole:].reshape(-1, c))
-            return
-    ufunc(a, v.reshape(shape), out=out)
+    rows_a, rows_out = (rows_of_axis(a, 1), rows_of_axis(out, 1)) if a.size >= TILE else (None, None)
+    if rows_a is None or rows_out is None or a.dtype != out.dtype:  # channels not innermost: numpy broadcasts
+        ufunc(a, v.reshape(shape), out=out)
+        return
+    flat_a, flat_out = rows_a.reshape(-1), rows_out.reshape(-1)  # both pixel by pixel, channels cycling
+    width = max(1, TILE // c) * c
+    whole = a.size - a.size % width
+    ufunc(flat_a[:whole].reshape(-1, width), np.tile(v, width // c), out=flat_out[:whole].reshape(-1, width))
+    ufunc(flat_a[whole:].reshape(-1, c), v, out=flat_out[whole:].reshape(-1, c))

@@ -103,6 +103,15 @@ def channels_last(shape: tuple, dtype: Any, fill: float | None = 0.0) -> np.ndar
     return buffer.transpose(0, 3, 1, 2)
 
 
+def rows_of_axis(a: np.ndarray, kept: int) -> np.ndarray | None:
+    """a as a (values, a.shape[kept]) matrix if that is a view (the kept axis innermost in memory), else None.
+
+    For axis 1 of a channels-last activation, each row is one pixel's C channels.
+    """
+    moved = np.moveaxis(a, kept, -1)
+    return moved.reshape(-1, a.shape[kept]) if moved.flags.c_contiguous else None
+
+
 def is_channels_last(a: np.ndarray) -> bool:
     """Whether a 4-D (N, C, H, W) array is stored with C innermost."""
     return a.ndim == 4 and a.strides[1] < a.strides[3]

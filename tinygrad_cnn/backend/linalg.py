@@ -33,8 +33,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if a.ndim < 2 or a.ndim != b.ndim or (a.ndim > 2 and a.shape[0] != b.shape[0]):
         return np.matmul(a, b)
-    if a.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] < 64 * threads.MIN_PIECE_COST:  # never split (chunks)
-        if a.shape[0] * a.shape[1] * b.shape[1] >= BLAS_THREADED_MACS and threads.seconds_since_split() > QUIET:
+    macs = a.shape[0] * a.shape[1] * b.shape[1] if a.ndim == 2 else None
+    if macs is not None and macs < 64 * threads.MIN_PIECE_COST:  # too little for chunks() to split
+        if macs >= BLAS_THREADED_MACS and threads.seconds_since_split() > QUIET:
             return blas.threaded(lambda: np.matmul(a, b))
         return np.matmul(a, b)
     batched = a.ndim > 2

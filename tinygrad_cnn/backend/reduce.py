@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .elementwise import multiply
+from .layout import rows_of_axis
 
 
 def column_sums(rows: np.ndarray) -> np.ndarray:
@@ -25,17 +26,11 @@ def sum_axes(a: np.ndarray, axis: tuple, keepdims: bool, min_size: int = 4096) -
     """
     if len(axis) == a.ndim - 1 and a.size >= min_size and a.dtype.kind == "f":
         kept = next(i for i in range(a.ndim) if i not in axis)
-        rows = _rows_of_axis(a, kept)
+        rows = rows_of_axis(a, kept)
         if rows is not None:
             out = column_sums(rows)
             return out.reshape([1 if i in axis else s for i, s in enumerate(a.shape)]) if keepdims else out
     return np.sum(a, axis=axis, keepdims=keepdims)
-
-
-def _rows_of_axis(a: np.ndarray, kept: int) -> np.ndarray | None:
-    """a as a (values, a.shape[kept]) matrix if that is a view (the kept axis innermost in memory), else None."""
-    moved = np.moveaxis(a, kept, -1)
-    return moved.reshape(-1, a.shape[kept]) if moved.flags.c_contiguous else None
 
 
 def channel_sums(a: np.ndarray) -> np.ndarray:
@@ -45,7 +40,7 @@ def channel_sums(a: np.ndarray) -> np.ndarray:
 
 def channel_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Σ over every axis but 1 of a·b, without the temporary a·b when the channels are innermost in memory."""
-    rows_a, rows_b = _rows_of_axis(a, 1), _rows_of_axis(b, 1)
+    rows_a, rows_b = rows_of_axis(a, 1), rows_of_axis(b, 1)
     if rows_a is None or rows_b is None:
         return channel_sums(multiply(a, b))
     return _tiled_dots(rows_a, rows_b)
