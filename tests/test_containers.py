@@ -259,8 +259,9 @@ def test_a_model_built_from_containers_matches_torch_in_keys_order_repr_and_outp
         np.testing.assert_allclose(got[name].data, expected[name].detach().numpy(), atol=1e-5)
     (got["cls"].sum() + got["reg"].sum()).backward()
     (expected["cls"].sum() + expected["reg"].sum()).backward()
+    # float32 gradients near 90, summed in an order that depends on how the products were split: relative tolerance
     for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
-        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-5, atol=1e-4, err_msg=name)
 
 
 class Probe(nn.Module):

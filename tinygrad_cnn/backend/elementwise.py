@@ -53,18 +53,27 @@ def _split_elementwise(ufunc: Callable[..., np.ndarray], operands: tuple) -> np.
     return out
 
 
+# The kernels below are what a (4, 4) tensor's ops run too: they test "both small" inline and call
+# the ufunc directly. Going through `elementwise` (two calls and its loop) cost ~0.37 µs per op,
+# 15% of a small multiply's whole forward (2.4 µs) and ~9% of the 200-op chain.
 def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a · b"""
+    if a.size < MIN_ELEMENTWISE_SIZE > b.size:
+        return np.multiply(a, b)
     return elementwise(np.multiply, a, b)
 
 
 def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a − b"""
+    if a.size < MIN_ELEMENTWISE_SIZE > b.size:
+        return np.subtract(a, b)
     return elementwise(np.subtract, a, b)
 
 
 def relu(a: np.ndarray) -> np.ndarray:
     """max(a, 0)"""
+    if a.size < MIN_ELEMENTWISE_SIZE:
+        return np.maximum(a, 0)
     return elementwise(np.maximum, a, 0)
 
 
@@ -77,6 +86,8 @@ def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
 
     0.61 ms instead of 0.86 on conv1's (64, 32, 28, 28) activation (a mask, then a multiply).
     """
+    if g.size < MIN_ELEMENTWISE_SIZE > a.size:
+        return np.multiply(g, a > 0)
     return elementwise(_where_positive, g, a)
 
 

@@ -429,8 +429,7 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
         bad = valid[(valid < 0) | (valid >= classes)][0]
         raise IndexError(f"{fn}: target {int(bad)} is out of bounds for {classes} classes")
     index = np.where(ignored, 0, t) if any_ignored else t
-    q = np.zeros(scores.shape, dtype=scores.dtype)
-    np.put_along_axis(q, np.expand_dims(index, axis), 1.0, axis=axis)
+    q = (np.expand_dims(index, axis) == _along(np.arange(classes), axis, scores.ndim)).astype(scores.dtype)  # one-hot
     count = float((~ignored).sum()) if any_ignored else None
     if weight is not None:
         target_weight = np.where(ignored, 0, weight[index]) if any_ignored else weight[index]
