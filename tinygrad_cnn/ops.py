@@ -545,7 +545,7 @@ class PermuteFn(Function):
         inverse = [0] * len(ctx.dims)
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
-        return grad.permute(*inverse)
+        return PermuteFn.apply(grad, dims=tuple(inverse))
 
     def jvp(ctx, ta):
         return PermuteFn.apply(ta, **ctx.kwargs)
