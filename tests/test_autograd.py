@@ -42,6 +42,24 @@ def test_a_tensor_used_several_times():
     np.testing.assert_allclose(x.grad.data, 3 * x.data**2 + 2)
 
 
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 1, 3)])
+def test_a_gradient_summed_outside_the_graph_equals_the_recorded_sum_and_stays_an_array(shape):
+    # without create_graph the engine sums a gradient used twice with numpy, not an Add node; a sum of
+    # 0-d arrays is a numpy scalar, which must not reach the next node as a Tensor's data
+    data = np.random.default_rng(0).standard_normal(shape)
+    plain, recorded = leaf(data), leaf(data)
+    h = (plain * 2.0).tanh()
+    (g_plain,) = grad((h * h + h).sum(), h)
+    h = (recorded * 2.0).tanh()
+    (g_recorded,) = grad((h * h + h).sum(), h, create_graph=True)
+    assert type(g_plain.data) is np.ndarray and g_plain.shape == shape
+    np.testing.assert_array_equal(g_plain.data, g_recorded.data)
+    y = (plain * 2.0).tanh()
+    (y * y + y).sum().backward()
+    assert type(plain.grad.data) is np.ndarray
+    np.testing.assert_allclose(plain.grad.data, 2 * (1 - np.tanh(2 * data) ** 2) * (2 * np.tanh(2 * data) + 1))
+
 def test_same_tensor_on_both_sides_of_one_op():
     x = leaf(3.0)
     (x * x).backward()

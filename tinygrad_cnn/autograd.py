@@ -377,8 +377,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
                 for observer in _observers:
                     observer(t, g, sent)
                 for x, gx in sent:  # used twice: the sum of both (chain rule), a node only if recorded
-                    if x in grads:
-                        gx = grads[x] + gx if recording else _Tensor._wrap(grads[x].data + gx.data)
+                    if x in grads:  # (asarray: numpy returns a scalar for a sum of 0-d arrays)
+                        gx = grads[x] + gx if recording else _Tensor._wrap(np.asarray(grads[x].data + gx.data))
                     grads[x] = gx
     return order
 
