@@ -344,7 +344,7 @@ class Adam(Optimizer):
         """
         params = group["params"]
         grad, work = flat.arrays["grad"], self._tmp(flat.arrays["grad"], 0)
-        for p, g, x in zip(params, flat.split(grad), (p.data for p in params)):
+        for p, g, x in zip(params, flat.views["grad"], (p.data for p in params)):
             if p.grad.data.shape != x.shape:
                 raise ValueError(f"{self._name}: a parameter of shape {p.shape} has a gradient of shape "
                                  f"{p.grad.data.shape}")
@@ -360,7 +360,7 @@ class Adam(Optimizer):
             self._moments_step(group, step, grad[s], m[s], v[s], work[s], grad[s])
 
         threads.split(update, flat.size, UPDATE_PASSES)
-        for x, t in zip((p.data for p in params), flat.split(grad)):
+        for x, t in zip((p.data for p in params), flat.views["grad"]):
             x += t
 
     @staticmethod

@@ -63,13 +63,6 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return elementwise(np.multiply, a, b)
 
 
-def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a − b"""
-    if a.size < MIN_ELEMENTWISE_SIZE > b.size:
-        return np.subtract(a, b)
-    return elementwise(np.subtract, a, b)
-
-
 def relu(a: np.ndarray) -> np.ndarray:
     """max(a, 0)"""
     if a.size < MIN_ELEMENTWISE_SIZE:
@@ -87,7 +80,7 @@ def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
     0.61 ms instead of 0.86 on conv1's (64, 32, 28, 28) activation (a mask, then a multiply).
     """
     if g.size < MIN_ELEMENTWISE_SIZE > a.size:
-        return np.multiply(g, a > 0)
+        return _where_positive(g, a)
     return elementwise(_where_positive, g, a)
 
 
