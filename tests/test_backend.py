@@ -305,3 +305,37 @@ def test_tiled_max_pool_grad_equals_the_strided_views(n, c, tiles, kernel, seed)
     assert all(np.array_equal(a, b) for a, b in zip(masks, masks_views)) and len(masks) == len(masks_views)
     if c > 1:  # (a size-1 axis has any stride)
         assert dx.strides[1:] == dx_views.strides[1:]  # channels-last, like the input
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "nchw", "sliced", "rows"])
+@pytest.mark.parametrize("channels", [1, 3, 32])
+@pytest.mark.parametrize("block", [(8, 32), (2048, 1 << 17)])
+def test_normalize_passes_are_the_whole_array_formulas(use_threads, layout, channels, block):
+    """Batch norm's fused passes, block by block over the threads (several blocks, a partial last row) or as
+    whole arrays (layouts without the channels innermost): the plain numpy formulas, in the input's layout."""
+    from tinygrad_cnn.backend import normalize
+
+    use_threads(2)
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((5, 9, 7, channels)).astype(np.float32).transpose(0, 3, 1, 2)
+    x = {"channels_last": x, "nchw": np.ascontiguousarray(x), "sliced": x[:, :, ::2],
+         "rows": np.ascontiguousarray(x[:, :, 0, 0])}[layout]
+    g = x * 0.5 + 1.0  # another array in x's layout
+    shape = (1, channels) + (1,) * (x.ndim - 2)
+    axes = (0, *range(2, x.ndim))
+    mean, a, k, c = (rng.standard_normal(channels).astype(np.float32) for _ in range(4))
+    m, x64, g64 = mean.reshape(shape).astype(np.float64), x.astype(np.float64), g.astype(np.float64)
+    with mock.patch.object(normalize, "ROW", block[0]), mock.patch.object(normalize, "BLOCK", block[1]), \
+            mock.patch.object(threads, "MIN_PIECE_COST", 1):
+        sums = normalize.centered_square_sums(x, mean)
+        dots = normalize.centered_dots(g, x, mean)
+        out = normalize.scale_shift(x, a, c)
+        grad = normalize.batch_norm_input_grad(g, x, mean, a, k, c)
+    np.testing.assert_allclose(sums, ((x64 - m) ** 2).sum(axes), rtol=1e-5)
+    np.testing.assert_allclose(dots, (g64 * (x64 - m)).sum(axes), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(out, x64 * a.reshape(shape) + c.reshape(shape), rtol=1e-6, atol=1e-6)
+    expected = g64 * a.reshape(shape) - (x64 - m) * k.reshape(shape) - c.reshape(shape)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-5)
+    assert out.dtype == grad.dtype == np.float32 and sums.shape == dots.shape == (channels,)
+    if channels > 1 and layout != "sliced":
+        assert out.strides == grad.strides == x.strides

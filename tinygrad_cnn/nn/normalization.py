@@ -34,8 +34,8 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import Function
-from ..backend.elementwise import per_channel
-from ..backend.reduce import channel_dots, channel_sums
+from ..backend.normalize import batch_norm_input_grad, centered_dots, centered_square_sums, scale_shift
+from ..backend.reduce import channel_sums
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -58,7 +58,8 @@ class BatchNormFn(Function):
     ⇒ with g the output gradient and M the values per channel:
       dβ = Σ g,   dγ = Σ g·x̂,   dx = γ/σ · (g − Σ g / M − x̂ · Σ(g·x̂) / M)
     (the last two terms are the paths through mean_B and var_B). As one primitive
-    this takes a few passes over the activation where the composite
+    this takes three passes over the activation each way (a sum, a centered sum of
+    products, one fused elementwise pass: backend/normalize.py) where the composite
     (`batch_norm_reference`) took about twenty, each with its own temporary.
     When the backward is itself being recorded (create_graph=True), it runs the
     composite's backward instead, through `autograd.grad`, so second derivatives work.
@@ -69,31 +70,28 @@ class BatchNormFn(Function):
         ctx.eps = eps
         count = x.size // x.shape[1]
         mean = channel_sums(x) / count
-        centered = per_channel(np.subtract, x, mean)
-        var = channel_dots(centered, centered) / count
+        var = centered_square_sums(x, mean) / count
         inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-        out = per_channel(np.multiply, centered, inv_std * weight)  # x̂ · γ, x̂ = centered · inv_std never stored
-        per_channel(np.add, out, bias, out=out)
-        ctx.save_for_backward(centered, inv_std)
+        scale = inv_std * weight
+        ctx.save_for_backward(mean, inv_std)  # x itself is ctx.inputs[0]: x − mean is never stored
         if stats is not None:
             stats.update(mean=mean, var=var)
-        return out
+        return scale_shift(x, scale, bias - mean * scale)  # x̂ · γ + β = x · γ/σ + (β − mean · γ/σ)
 
     def backward(ctx, grad):
-        _, weight, bias = ctx.inputs
+        x, weight, bias = ctx.inputs
         if autograd.is_grad_enabled() or autograd.is_dual_level_open():  # differentiate the composite instead
             return _composite_gradients(ctx, grad)
-        centered, inv_std = ctx.saved_tensors
+        mean, inv_std = ctx.saved_tensors
         g = grad.data
         count = g.size // g.shape[1]
         sum_g = channel_sums(g)
-        sum_g_x_hat = channel_dots(g, centered) * inv_std
+        sum_g_x_hat = centered_dots(g, x.data, mean) * inv_std
         grad_x = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0]:  # γ/σ · g − (x − mean) · γ/σ · Σ(g·x̂) / (σ·M) − γ/σ · Σ g / M
             scale = weight.data * inv_std
-            grad_x = per_channel(np.multiply, g, scale)
-            grad_x -= per_channel(np.multiply, centered, scale * sum_g_x_hat * inv_std / count)
-            per_channel(np.subtract, grad_x, scale * sum_g / count, out=grad_x)
+            grad_x = batch_norm_input_grad(g, x.data, mean, scale, scale * sum_g_x_hat * inv_std / count,
+                                           scale * sum_g / count)
         wrap = Tensor._wrap
         return (wrap(grad_x) if grad_x is not None else None,
                 wrap(sum_g_x_hat.astype(weight.dtype)) if ctx.needs_input_grad[1] else None,
