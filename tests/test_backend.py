@@ -266,25 +266,6 @@ def test_a_big_product_nobody_splits_runs_on_blas_threads_and_gives_them_back(us
     assert all(library.num_threads == 1 for library in blas._controller().lib_controllers)
 
 
-@pytest.mark.parametrize("layout", ["channels_last", "nchw", "sliced"])
-@pytest.mark.parametrize("channels", [1, 3, 32, 64])
-@pytest.mark.parametrize("op", [np.multiply, np.add, np.subtract])
-@pytest.mark.parametrize("in_place", [False, True])
-def test_per_channel_is_numpys_broadcast_along_axis_1(use_threads, layout, channels, op, in_place):
-    """per_channel tiles the vector along rows of a channels-last array: numpy's numbers and layout, split or not."""
-    use_threads(2)
-    rng = np.random.default_rng(channels)
-    a = rng.standard_normal((5, 9, 7, channels)).astype(np.float32).transpose(0, 3, 1, 2)
-    a = {"channels_last": a, "nchw": np.ascontiguousarray(a), "sliced": a[:, :, ::2]}[layout]
-    v = rng.standard_normal(channels).astype(np.float32)
-    expected = op(a, v.reshape(1, -1, 1, 1))
-    with mock.patch.object(elementwise, "TILE", 64), mock.patch.object(elementwise, "MIN_ELEMENTWISE_SIZE", 1), \
-            mock.patch.object(threads, "MIN_PIECE_COST", 1):
-        got = elementwise.per_channel(op, a, v, out=a if in_place else None)
-    np.testing.assert_array_equal(got, expected)
-    assert got.strides == a.strides or layout == "sliced" or channels == 1  # a size-1 axis has any stride
-
-
 @given(n=st.integers(1, 3), c=st.integers(1, 5), tiles=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        kernel=st.sampled_from([(1, 1), (2, 2), (3, 2), (2, 3)]), seed=st.integers(0, 99))
 def test_tiled_max_pool_grad_equals_the_strided_views(n, c, tiles, kernel, seed):

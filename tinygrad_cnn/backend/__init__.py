@@ -14,6 +14,7 @@ a GPU array module would replace.
     elementwise.py  big elementwise passes, split over the threads
     linalg.py       matrix products, split over the threads
     reduce.py       sums over all axes but one, as BLAS products
+    normalize.py    batch norm's passes, each fused over blocks in cache
     threads.py      the thread pool and the batch split
     blas.py         BLAS's thread count (threadpoolctl) and GEMM with β = 1
     memory.py       glibc malloc thresholds

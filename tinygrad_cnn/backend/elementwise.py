@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 
 from . import threads
-from .layout import rows_of_axis
 
 MIN_ELEMENTWISE_SIZE = 1 << 19
 
@@ -82,50 +81,3 @@ def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
     if g.size < MIN_ELEMENTWISE_SIZE > a.size:
         return _where_positive(g, a)
     return elementwise(_where_positive, g, a)
-
-
-TILE = 8192  # about this many elements per row when a per-channel vector is tiled (`per_channel`)
-
-
-def per_channel(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarray,
-                out: np.ndarray | None = None) -> np.ndarray:
-    """ufunc(a, v[c]) for each element of channel c (axis 1 of a), into `out` (may be a), split over the threads.
-
-    A scale or shift per channel of a channels-last activation: numpy would
-    broadcast v along the innermost axis, C = 32 values per inner loop, and run
-    at ~40% of copying speed (x̂ · γ over conv1's 1.6M values: 420 µs, a copy
-    160). Seen in memory order, the array is rows of k·C values, channels
-    cycling, so v tiled k times is one long row that every row of the array
-    meets element by element: one long inner loop. Other layouts broadcast as numpy does.
-
-        memory   c0 c1 … c31 c0 c1 … c31 …  (k pixels)   ← one row of k·C values
-        tiled v  v0 v1 … v31 v0 v1 … v31 …               ← the same for every row
-    """
-    v = np.asarray(v).reshape(-1)
-    if out is None:
-        out = np.empty_like(a, dtype=np.result_type(a, v))
-    shape = (1, a.shape[1]) + (1,) * (a.ndim - 2)
-
-    def piece(s: slice) -> None:
-        _along_channels(ufunc, a[s], v, shape, out[s])
-
-    if a.size >= MIN_ELEMENTWISE_SIZE:
-        threads.split(piece, a.shape[0], a[0].size)
-    else:
-        piece(slice(None))
-    return out
-
-
-def _along_channels(ufunc: Callable[..., np.ndarray], a: np.ndarray, v: np.ndarray, shape: tuple,
-                    out: np.ndarray) -> None:
-    """`per_channel` on one slice of the batch: the tiled row where channels are innermost, else broadcasting."""
-    c = v.size
-    rows_a, rows_out = (rows_of_axis(a, 1), rows_of_axis(out, 1)) if a.size >= TILE else (None, None)
-    if rows_a is None or rows_out is None or a.dtype != out.dtype:  # channels not innermost: numpy broadcasts
-        ufunc(a, v.reshape(shape), out=out)
-        return
-    flat_a, flat_out = rows_a.reshape(-1), rows_out.reshape(-1)  # both pixel by pixel, channels cycling
-    width = max(1, TILE // c) * c
-    whole = a.size - a.size % width
-    ufunc(flat_a[:whole].reshape(-1, width), np.tile(v, width // c), out=flat_out[:whole].reshape(-1, width))
-    ufunc(flat_a[whole:].reshape(-1, c), v, out=flat_out[whole:].reshape(-1, c))

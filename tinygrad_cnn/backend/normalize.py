@@ -19,10 +19,17 @@ which the other thread then waits for. `scale_shift` on conv1 took 9.4 ms with
 blocks of 4k values, 2.9 with 16k, 1.4 with 64k and 1.3 with 256k.
 
 The blocks are rows of k·C values in memory order, channels cycling, and each
-per-channel vector is tiled k times to match (`per_channel` in elementwise.py
-draws the picture), so it needs the channels innermost in memory (channels-last
-conv activations, (N, C) rows) and every array in the same layout. Other layouts
-run the same formulas on the whole arrays, broadcasting as numpy does.
+per-channel vector is tiled k times to match. Why: numpy broadcasts a (C,)
+vector along the innermost axis of a channels-last array C = 32 values at a
+time, and runs at ~40% of copying speed (x̂ · γ over conv1's 1.6M values: 420
+µs, a copy 160); against a tiled row it is one long inner loop.
+
+    memory   c0 c1 … c31 c0 c1 … c31 …  (k pixels)   ← one row of k·C values
+    tiled v  v0 v1 … v31 v0 v1 … v31 …               ← the same for every row
+
+So the fast path needs the channels innermost in memory (channels-last conv
+activations, (N, C) rows) and every array in the same layout. Other layouts run
+the same formulas on the whole arrays, broadcasting as numpy does.
 """
 
 from __future__ import annotations
