@@ -391,11 +391,11 @@ class Adam(Optimizer):
         np.multiply(d, f(1 - beta2), out=u)
         u *= d
         v += u
-        step_size = lr / (1 - beta1**step)
+        # step_size · m / (√v / √c₂ + ε) = (step_size · √c₂) · m / (√v + ε·√c₂): one pass fewer than dividing √v
+        root_c2 = (1 - beta2**step) ** 0.5
         np.sqrt(v, out=u)
-        u /= f((1 - beta2**step) ** 0.5)
-        u += f(eps)
-        np.multiply(m, f(-step_size), out=out)  # d is no longer needed
+        u += f(eps * root_c2)
+        np.multiply(m, f(-lr / (1 - beta1**step) * root_c2), out=out)  # d is no longer needed
         out /= u
         return out
 
