@@ -36,7 +36,20 @@ from .backend.linalg import QUIET
 from .tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
-UPDATE_PASSES = 1  # the cost per element threads.split weighs for an update (see Adam._step_flat)
+UPDATE_PASSES = 12  # Adam's passes over memory per value: the cost `_split_update` gives threads.split
+
+
+def _split_update(update: Callable[[slice], None], rows: int, values_per_row: int) -> None:
+    """update(rows) over range(rows), split over our threads only in a program that split work in the last QUIET s.
+
+    Where our threads are busy anyway (a CNN's convolutions), an optimizer's
+    update gains from them too. Elsewhere (an MLP) splitting cost ~4% of the
+    step: it keeps the big matrix products off BLAS's threads (linalg.matmul).
+    """
+    if threads.seconds_since_split() > QUIET:
+        update(slice(0, rows))
+    else:
+        threads.split(update, rows, UPDATE_PASSES * values_per_row)
 
 
 class Optimizer:
@@ -300,9 +313,8 @@ class Adam(Optimizer):
                 t = self._moments_step(group, step, d, m[rows], v[rows], work[1][rows], work[0][rows])
                 x[rows] += t
 
-            # a big weight's rows are split over the threads: the same update on each block (backend/threads.py)
-            if x.ndim and len(x):
-                threads.split(update, len(x), UPDATE_PASSES * x[0].size)
+            if x.ndim and len(x):  # a big weight's rows may be split over the threads: the same update on each block
+                _split_update(update, len(x), x[0].size)
             else:
                 update(Ellipsis)
 
@@ -340,10 +352,7 @@ class Adam(Optimizer):
         """Adam over all of the group's parameters at once: gather the gradients, one update, add each slice.
 
         Measured on an MLP step (6 parameters, 235k values): ~80 numpy calls became
-        ~25. The update is split over our threads only in a program that split
-        work in the last QUIET seconds (a CNN's convolutions): in an MLP the split
-        cost ~4% of the step, because it keeps the big products off BLAS's threads
-        (linalg.matmul); in the CNN, whose splits do that anyway, Adam's step took
+        ~25. The update is split by `_split_update`: in the CNN, Adam's step took
         1.62-1.84 ms split against 2.12-2.55 not (420k values, medians of 35).
         """
         params = group["params"]
@@ -363,7 +372,7 @@ class Adam(Optimizer):
         def update(s: slice) -> None:
             self._moments_step(group, step, grad[s], m[s], v[s], work[s], grad[s])
 
-        threads.split(update, flat.size, UPDATE_PASSES if threads.seconds_since_split() > QUIET else 12)
+        _split_update(update, flat.size, 1)
         for x, t in zip((p.data for p in params), flat.views["grad"]):
             x += t
 

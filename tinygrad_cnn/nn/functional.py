@@ -448,7 +448,7 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
 
 def _all_below(t: np.ndarray, classes: int) -> bool:
     """Whether every integer in t is in [0, classes): one max over t read as unsigned (a negative reads huge)."""
-    return t.size == 0 or int(t.view(np.dtype(f"u{t.dtype.itemsize}")).max()) < classes
+    return t.size == 0 or int(t.view(t.dtype.str.replace("i", "u")).max()) < classes  # (byte order kept)
 
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: bool | None = None,
