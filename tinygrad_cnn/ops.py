@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .autograd import Function
-from .backend.elementwise import multiply, relu, relu_grad
+from .backend.elementwise import multiply, relu, relu_grad, sigmoid_grad, tanh_grad
 from .backend.layout import middle, pad
 from .backend.linalg import matmul
 from .backend.reduce import sum_axes
@@ -345,7 +345,7 @@ class SigmoidGradFn(Function):
     """
 
     def forward(ctx, g, y):
-        return g * (y * (1 - y))
+        return sigmoid_grad(g, y)
 
     def backward(ctx, grad):
         g, y = ctx.inputs
@@ -379,7 +379,7 @@ class TanhGradFn(Function):
     """
 
     def forward(ctx, g, y):
-        return g * (1 - y * y)
+        return tanh_grad(g, y)
 
     def backward(ctx, grad):
         g, y = ctx.inputs

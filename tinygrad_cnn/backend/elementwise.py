@@ -52,6 +52,27 @@ def _split_elementwise(ufunc: Callable[..., np.ndarray], operands: tuple) -> np.
     return out
 
 
+class _Constant(dict):
+    """One value as a read-only 0-d array per dtype, made on first use: `ZERO[a.dtype]`.
+
+    numpy converts a Python scalar operand on every call (`np.maximum(a, 0)`), which
+    costs ~0.8 µs, as much as the rest of a small ufunc call; an array of the operand's
+    own dtype it takes as it is, and the result's dtype is the same as with the scalar.
+    """
+
+    def __init__(self, value: int) -> None:
+        super().__init__()
+        self.value = value
+
+    def __missing__(self, dtype: np.dtype) -> np.ndarray:
+        constant = self[dtype] = np.full((), self.value, dtype)
+        constant.flags.writeable = False
+        return constant
+
+
+ZERO, ONE = _Constant(0), _Constant(1)
+
+
 # The kernels below are what a (4, 4) tensor's ops run too: they test "both small" inline and call
 # the ufunc directly. Going through `elementwise` (two calls and its loop) cost ~0.37 µs per op,
 # 15% of a small multiply's whole forward (2.4 µs) and ~9% of the 200-op chain.
@@ -65,12 +86,12 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def relu(a: np.ndarray) -> np.ndarray:
     """max(a, 0)"""
     if a.size < MIN_ELEMENTWISE_SIZE:
-        return np.maximum(a, 0)
-    return elementwise(np.maximum, a, 0)
+        return np.maximum(a, ZERO[a.dtype])
+    return elementwise(np.maximum, a, ZERO[a.dtype])
 
 
 def _where_positive(g: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.multiply(g, a > 0, out=out)
+    return np.multiply(g, a > ZERO[a.dtype], out=out)
 
 
 def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -81,3 +102,13 @@ def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
     if g.size < MIN_ELEMENTWISE_SIZE > a.size:
         return _where_positive(g, a)
     return elementwise(_where_positive, g, a)
+
+
+def tanh_grad(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """g · (1 - y²), tanh's derivative from its output"""
+    return g * (ONE[y.dtype] - y * y)
+
+
+def sigmoid_grad(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """g · y · (1 - y), the sigmoid's derivative from its output"""
+    return g * (y * (ONE[y.dtype] - y))
