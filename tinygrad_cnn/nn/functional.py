@@ -15,6 +15,7 @@ so logits of ±1e4 give finite losses and gradients.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -432,7 +433,10 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
             bad = valid[(valid < 0) | (valid >= classes)][0]
             raise IndexError(f"{fn}: target {int(bad)} is out of bounds for {classes} classes")
     index = np.where(ignored, 0, t) if any_ignored else t
-    q = (np.expand_dims(index, axis) == _along(np.arange(classes), axis, scores.ndim)).astype(scores.dtype)  # one-hot
+    if scores.ndim == 2:  # (N, C): the one-hot rows are rows of the identity, one indexing call (not four)
+        q = _identity(classes, scores.dtype)[index]
+    else:
+        q = (np.expand_dims(index, axis) == _along(np.arange(classes), axis, scores.ndim)).astype(scores.dtype)
     count = float((~ignored).sum()) if any_ignored else None
     if weight is not None:
         target_weight = np.where(ignored, 0, weight[index]) if any_ignored else weight[index]
@@ -444,6 +448,14 @@ def _target_weights(scores: Tensor, t: np.ndarray, ignore_index: int, smoothing:
     if any_ignored:
         q *= np.expand_dims(~ignored, axis)
     return q, count
+
+
+@functools.lru_cache(maxsize=16)
+def _identity(classes: int, dtype: np.dtype) -> np.ndarray:
+    """The (classes, classes) identity of `dtype`, read-only: row y is the one-hot target of class y."""
+    identity = np.eye(classes, dtype=dtype)
+    identity.flags.writeable = False
+    return identity
 
 
 def _all_below(t: np.ndarray, classes: int) -> bool:
