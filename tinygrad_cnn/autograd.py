@@ -248,8 +248,7 @@ class Function:
 
     keep_output = False
     # Slots for what every node has (faster than a dict); subclasses keep a __dict__ for their own settings.
-    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "freed", "clock", "sequence",
-                 "__dict__")
+    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "clock", "sequence", "__dict__")
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:
@@ -275,7 +274,7 @@ class Function:
         out.grad = out._ctx = out.name = out._hooks = None
         if record and data.dtype.kind == "f":  # integer and boolean results carry no gradient
             out.requires_grad, out._ctx = True, ctx
-            ctx.inputs, ctx.scope, ctx.freed, ctx.clock, ctx.sequence = inputs, _scope, False, _clock, next(_made)
+            ctx.inputs, ctx.scope, ctx.clock, ctx.sequence = inputs, _scope, _clock, next(_made)
             ctx.output = out if cls.keep_output else None
         if _dual_level_open and data.dtype.kind == "f" and any(tangent_of(x) is not None for x in inputs):
             _forward_tangent(ctx, inputs, kwargs, out)
@@ -393,7 +392,7 @@ def _reachable(roots: Sequence[Tensor]) -> set[int]:
 
 def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tuple[Tensor, Tensor]]:
     """One node's backward: (input, its gradient) for each input that wants one; frees what forward saved."""
-    if ctx.freed:
+    if ctx.saved_tensors is None:  # freed by an earlier backward
         raise RuntimeError(f"Trying to backward through the graph a second time (through {op_name(ctx)}): its saved "
                            "values were freed by the first backward. Pass retain_graph=True to the first backward if "
                            "you need a second one.")
@@ -410,7 +409,7 @@ def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tu
                 _check_gradient(ctx, x, gx)
             pairs.append((x, gx))
     if not retain_graph:  # drop what forward saved, keep the graph's edges
-        ctx.freed, ctx.saved_tensors, ctx.output = True, None, None
+        ctx.saved_tensors = ctx.output = None
     return pairs
 
 

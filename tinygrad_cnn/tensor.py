@@ -415,12 +415,12 @@ class Tensor:
 
     def _binary(self, op: type[Function], other: Any, name: str, reflected: bool = False) -> Tensor:
         if type(other) is not Tensor:
-            if type(other) is float and self.data.dtype.kind == "f":  # the common case, made fast
-                other = Tensor._wrap(np.array(other, dtype=self.data.dtype))
-            else:
-                other = self._operand(other)
+            if type(other) is float and self.data.dtype.kind == "f":  # the common case, made fast: a 0-d
+                other = Tensor._wrap(np.array(other, dtype=self.data.dtype))  # constant of our dtype needs
+                return op.apply(other, self) if reflected else op.apply(self, other)  # no promotion, no expand
+            other = self._operand(other)
         a, b = (other, self) if reflected else (self, other)
-        if a.data.dtype != b.data.dtype:
+        if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:  # (`is`: numpy's dtypes are shared)
             a, b = _promote(a, b)
         if a.data.shape != b.data.shape:
             if not ((b.data.ndim == 0 and not b.requires_grad) or (a.data.ndim == 0 and not a.requires_grad)):
