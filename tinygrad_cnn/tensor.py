@@ -415,9 +415,10 @@ class Tensor:
 
     def _binary(self, op: type[Function], other: Any, name: str, reflected: bool = False) -> Tensor:
         if type(other) is not Tensor:
-            if type(other) is float and self.data.dtype.kind == "f":  # the common case, made fast: a 0-d
-                other = Tensor._wrap(np.array(other, dtype=self.data.dtype))  # constant of our dtype needs
-                return op.apply(other, self) if reflected else op.apply(self, other)  # no promotion, no expand
+            if type(other) is float and self.data.dtype.kind == "f":
+                # the common case, made fast: a 0-d constant of our own dtype needs no promotion and no expand
+                other = Tensor._wrap(np.array(other, dtype=self.data.dtype))
+                return op.apply(other, self) if reflected else op.apply(self, other)
             other = self._operand(other)
         a, b = (other, self) if reflected else (self, other)
         if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:  # (`is`: numpy's dtypes are shared)
