@@ -308,6 +308,29 @@ def test_hook_inspects_the_complete_gradient_once():
     np.testing.assert_allclose(x.grad.data, [8.0, 8.0])
 
 
+def test_a_leaf_gradient_is_accumulated_as_soon_as_it_is_complete_as_in_pytorch():
+    """A hook on b (whose branch was made later, so runs later) already sees w.grad, and w's own hook ran first:
+    the order torch gives, which an engine that leaves every leaf to the end of the pass would break."""
+    w, v = leaf([1.0]), leaf([2.0])
+    b, a = v * 3.0, w * 2.0
+    log = []
+    b.register_hook(lambda g: log.append(("b", None if w.grad is None else w.grad.data.tolist())))
+    w.register_hook(lambda g: log.append(("w", None)))
+    (a.sum() + b.sum()).backward()
+    assert log == [("w", None), ("b", [2.0])]
+
+
+def test_two_tensors_sharing_a_node_each_send_their_gradient_through_it():
+    """copy.copy of a computed tensor shares its node: each copy's gradient runs through it (as before)."""
+    import copy
+
+    x = leaf([1.0, 2.0])
+    y = x * 2.0
+    z = copy.copy(y)
+    (y * 3.0 + z * 5.0).sum().backward(retain_graph=True)
+    assert x.grad.data.tolist() == [16.0, 16.0]
+
+
 def test_hook_can_replace_the_gradient():
     x = leaf([1.0, 2.0])
     y = x * 2

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import heapq
-import itertools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -240,7 +238,8 @@ class Function:
     methods or ``@staticmethod``s (PyTorch style); either way ``ctx`` is the node.
     In forward, store what backward needs: small settings as attributes
     (``ctx.axis = axis``), arrays through ``ctx.save_for_backward``, so they are
-    freed after backward. ``ctx.inputs`` holds the input Tensors and
+    freed after backward (``ctx.saved_tensors`` is then None: never set it to None
+    yourself). ``ctx.inputs`` holds the input Tensors and
     ``ctx.needs_input_grad`` says which of them want a gradient.
     Set ``keep_output = True`` on a class whose backward reads ``ctx.output``
     (exp, sigmoid, tanh: their derivative is cheapest in terms of the result).
@@ -248,7 +247,7 @@ class Function:
 
     keep_output = False
     # Slots for what every node has (faster than a dict); subclasses keep a __dict__ for their own settings.
-    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "clock", "sequence", "__dict__")
+    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "clock", "__dict__")
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:
@@ -274,7 +273,7 @@ class Function:
         out.grad = out._ctx = out.name = out._hooks = None
         if record and data.dtype.kind == "f":  # integer and boolean results carry no gradient
             out.requires_grad, out._ctx = True, ctx
-            ctx.inputs, ctx.scope, ctx.clock, ctx.sequence = inputs, _scope, _clock, next(_made)
+            ctx.inputs, ctx.scope, ctx.clock = inputs, _scope, _clock
             ctx.output = out if cls.keep_output else None
         if _dual_level_open and data.dtype.kind == "f" and any(tangent_of(x) is not None for x in inputs):
             _forward_tangent(ctx, inputs, kwargs, out)
@@ -332,62 +331,61 @@ def op_name(node: Function) -> str:
 # ---------------------------------------------------------------------------
 # The backward engine.
 # ---------------------------------------------------------------------------
-_made = itertools.count()  # numbers each recorded node (`ctx.sequence`) in the order made: see run_backward
+def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Every tensor reachable from `roots` that needs a gradient, inputs first.
+
+    An explicit stack instead of recursion: a chain of 100,000 ops is fine.
+    (Tensors are dict and set keys by identity: `__hash__` is `object.__hash__`.)
+    """
+    order: list[Tensor] = []
+    visited: set[Tensor] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    while stack:
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+        elif t not in visited:
+            visited.add(t)
+            stack.append((t, True))
+            if t._ctx is not None:
+                for x in t._ctx.inputs:
+                    if x.requires_grad and x not in visited:
+                        stack.append((x, False))
+    return order
 
 
 def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bool, create_graph: bool,
-                 on_leaf: Callable[[Tensor, Tensor], None],
-                 on_interior: Callable[[Tensor, Tensor], None] | None = None) -> None:
+                 on_gradient: Callable[[Tensor, Tensor], None]) -> list[Tensor]:
     """The chain rule over the recorded graph, from `roots` back to the leaves: the whole engine.
 
-    A tensor's gradient is complete once every op that used it has passed its share
-    back. An op is made after its inputs, so its node's `sequence` is larger: running
-    the waiting node with the largest sequence first (a heap, as PyTorch's engine
-    does) reaches each tensor after all its users, with no topological sort; leaves
-    wait until every node has run. A complete gradient goes to the tensor's hooks,
-    then to `on_leaf(tensor, grad)` (`.grad` accumulation for `backward`, collection
-    for `grad`) or `on_interior`, then through its node to its inputs.
+    A tensor's gradient is complete once every op that used it has passed its
+    share back, and visiting in reverse topological order guarantees that. Each
+    complete gradient goes to its hooks, then to `on_gradient(tensor, grad)`
+    (`.grad` accumulation for `backward`, collection for `grad`), then through
+    the tensor's node to its inputs. Returns the tensors visited, inputs first.
     """
+    order = _topological_order(roots)
     grads: dict[Tensor, Tensor] = {}
-    waiting: list[tuple[int, Tensor]] = []  # (-sequence, tensor): a heap of nodes whose output has a gradient
-    leaves: list[Tensor] = []  # leaves with a gradient, in the order their first share came
+    for root, g in zip(roots, root_grads):
+        grads[root] = grads[root] + g if root in grads else g
     recording = create_graph or _dual_level_open  # the backward's own ops make nodes (or tangents)
     with enable_grad() if create_graph else no_grad():  # backward's own ops are recorded only for create_graph
-        sent: list[tuple[Tensor, Tensor]] = list(zip(roots, root_grads))
-        while True:
-            for x, gx in sent:
-                if x in grads:  # used twice: the sum (chain rule), a node if recorded (asarray: 0-d sums are scalars)
-                    grads[x] = grads[x] + gx if recording else _Tensor._wrap(np.asarray(grads[x].data + gx.data))
-                    continue
-                grads[x] = gx
-                if x._ctx is None:
-                    leaves.append(x)
-                else:
-                    heapq.heappush(waiting, (-x._ctx.sequence, x))
-            if not waiting:
-                break
-            t = heapq.heappop(waiting)[1]
-            g = _run_hooks(t, grads.pop(t)) if t._hooks else grads.pop(t)
-            if on_interior is not None:
-                on_interior(t, g)
-            sent = _input_gradients(t._ctx, g, retain_graph)
-            for observer in _observers:
-                observer(t, g, sent)
-        for t in leaves:
-            on_leaf(t, _run_hooks(t, grads.pop(t)) if t._hooks else grads.pop(t))
-
-
-def _reachable(roots: Sequence[Tensor]) -> set[int]:
-    """The ids of the tensors needing a gradient that recorded ops lead to from `roots` (`grad`'s
-    zeros-or-error question). An explicit stack, not recursion: a chain of 100,000 ops is fine."""
-    seen, stack = set[int](), list(roots)
-    while stack:
-        t = stack.pop()
-        if id(t) not in seen:
-            seen.add(id(t))
+        for t in reversed(order):
+            g = grads.pop(t, None)
+            if g is None:  # every path from the roots to t carried no gradient
+                continue
+            if t._hooks:
+                g = _run_hooks(t, g)
+            on_gradient(t, g)
             if t._ctx is not None:
-                stack.extend(x for x in t._ctx.inputs if x.requires_grad)
-    return seen
+                sent = _input_gradients(t._ctx, g, retain_graph)
+                for observer in _observers:
+                    observer(t, g, sent)
+                for x, gx in sent:  # used twice: the sum of both (chain rule), a node only if recorded
+                    if x in grads:  # (asarray: numpy returns a scalar for a sum of 0-d arrays)
+                        gx = grads[x] + gx if recording else _Tensor._wrap(np.asarray(grads[x].data + gx.data))
+                    grads[x] = gx
+    return order
 
 
 def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tuple[Tensor, Tensor]]:
@@ -479,8 +477,7 @@ def grad(
             found[id(t)] = g
 
     retain_graph = create_graph if retain_graph is None else retain_graph
-    run_backward(outputs, root_grads, retain_graph, create_graph, collect, collect)  # inputs may be computed
-    reached = _reachable(outputs) if len(found) < len(wanted) else wanted
+    reached = {id(t) for t in run_backward(outputs, root_grads, retain_graph, create_graph, collect)}
     return tuple(_returned_gradient(i, x, found.get(id(x)), id(x) in reached, create_graph, allow_unused)
                  for i, x in enumerate(inputs))
 
@@ -521,9 +518,10 @@ def backward(
     """`tensor.backward()`: accumulate d tensor / d leaf into every leaf's `.grad`."""
     root_grad = _default_root_grad(tensor, gradient, "backward")
 
-    def accumulate_into_leaf(t: Tensor, g: Tensor) -> None:
-        _accumulate(t, g, create_graph)
+    def accumulate_into_leaves(t: Tensor, g: Tensor) -> None:
+        if t._ctx is None:
+            _accumulate(t, g, create_graph)
 
     retain_graph = create_graph if retain_graph is None else retain_graph
-    run_backward([tensor], [root_grad], retain_graph, create_graph, accumulate_into_leaf)
+    run_backward([tensor], [root_grad], retain_graph, create_graph, accumulate_into_leaves)
 

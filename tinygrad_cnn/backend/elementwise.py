@@ -57,7 +57,8 @@ class _Constant(dict):
 
     numpy converts a Python scalar operand on every call (`np.maximum(a, 0)`), which
     costs ~0.8 µs, as much as the rest of a small ufunc call; an array of the operand's
-    own dtype it takes as it is, and the result's dtype is the same as with the scalar.
+    own dtype it takes as it is. The result keeps the operand's dtype, as with the
+    scalar, except for bool: relu of a bool array stays bool (with 0, numpy made int64).
     """
 
     def __init__(self, value: int) -> None:
