@@ -377,19 +377,26 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
             if t._hooks:
                 g = _run_hooks(t, g)
             on_gradient(t, g)
-            if t._ctx is not None:
-                sent = _input_gradients(t._ctx, g, retain_graph)
-                for observer in _observers:
-                    observer(t, g, sent)
-                for x, gx in sent:  # used twice: the sum of both (chain rule), a node only if recorded
-                    if x in grads:  # (asarray: numpy returns a scalar for a sum of 0-d arrays)
-                        gx = grads[x] + gx if recording else _Tensor._wrap(np.asarray(grads[x].data + gx.data))
-                    grads[x] = gx
+            ctx = t._ctx
+            if ctx is None:
+                continue
+            sent = _run_node(ctx, g, retain_graph)  # the share of each input (None: it gets none)
+            for x, gx, needed in zip(ctx.inputs, sent, ctx.needs_input_grad):
+                if gx is None or not needed:
+                    continue
+                if type(gx) is not _Tensor or gx.data.shape != x.data.shape:
+                    _check_gradient(ctx, x, gx)
+                if x in grads:  # used twice: the sum of both (chain rule), a node only if recorded
+                    gx = grads[x] + gx if recording else _Tensor._wrap(np.asarray(grads[x].data + gx.data))
+                grads[x] = gx  # (asarray: numpy returns a scalar for a sum of 0-d arrays)
+            for observer in _observers:  # the (input, share) pairs, checked above
+                observer(t, g, [(x, gx) for x, gx, needed in zip(ctx.inputs, sent, ctx.needs_input_grad)
+                                if needed and gx is not None])
     return order
 
 
-def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tuple[Tensor, Tensor]]:
-    """One node's backward: (input, its gradient) for each input that wants one; frees what forward saved."""
+def _run_node(ctx: Function, grad: Tensor, retain_graph: bool) -> tuple:
+    """One node's backward: the gradient it sends each input (None: none); frees what forward saved."""
     if ctx.saved_tensors is None:  # freed by an earlier backward
         raise RuntimeError(f"Trying to backward through the graph a second time (through {op_name(ctx)}): its saved "
                            "values were freed by the first backward. Pass retain_graph=True to the first backward if "
@@ -400,15 +407,9 @@ def _input_gradients(ctx: Function, grad: Tensor, retain_graph: bool) -> list[tu
     result = result if type(result) is tuple else (result,)
     if len(result) != len(ctx.inputs):
         raise ValueError(f"{op_name(ctx)}.backward returned {len(result)} gradients for {len(ctx.inputs)} inputs")
-    pairs = []
-    for x, gx, needed in zip(ctx.inputs, result, ctx.needs_input_grad):
-        if gx is not None and needed:
-            if type(gx) is not _Tensor or gx.data.shape != x.data.shape:
-                _check_gradient(ctx, x, gx)
-            pairs.append((x, gx))
     if not retain_graph:  # drop what forward saved, keep the graph's edges
         ctx.saved_tensors = ctx.output = None
-    return pairs
+    return result
 
 
 def _check_gradient(ctx: Function, x: Tensor, gx: Any) -> None:
