@@ -386,9 +386,9 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
                     continue
                 if type(gx) is not _Tensor or gx.data.shape != x.data.shape:
                     _check_gradient(ctx, x, gx)
-                if x in grads:  # used twice: the sum of both (chain rule), a node only if recorded
+                if x in grads:  # used twice: the sum (chain rule), a node only if recorded (asarray: 0-d sums)
                     gx = grads[x] + gx if recording else _Tensor._wrap(np.asarray(grads[x].data + gx.data))
-                grads[x] = gx  # (asarray: numpy returns a scalar for a sum of 0-d arrays)
+                grads[x] = gx
             for observer in _observers:  # the (input, share) pairs, checked above
                 observer(t, g, [(x, gx) for x, gx, needed in zip(ctx.inputs, sent, ctx.needs_input_grad)
                                 if needed and gx is not None])
