@@ -91,7 +91,7 @@ def test_a_wide_graph_reaches_every_leaf():
 @given(st.lists(st.tuples(st.sampled_from(["add", "mul", "tanh"]), st.integers(0, 10**6), st.integers(0, 10**6)),
                 min_size=1, max_size=25))
 def test_every_node_runs_once_after_every_node_that_used_its_output(program):
-    """Random DAGs (each op reads any two earlier tensors): the newest-first heap is a reverse topological order,
+    """Random DAGs (each op reads any two earlier tensors): the engine's order is a reverse topological order,
     and the gradients are the sum over every path (checked against central differences in float64)."""
     from tinygrad_cnn import autograd
 
