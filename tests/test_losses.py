@@ -438,6 +438,25 @@ def test_fused_cross_entropy_equals_the_composite(problem, smoothing, reduction)
     np.testing.assert_allclose(fused_x.grad.data, composite_x.grad.data, rtol=1e-12, atol=1e-15, equal_nan=True)
 
 
+@pytest.mark.parametrize("one_dot_size", [0, 10**9], ids=["sums", "one-dot"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_reduced_fused_loss_is_the_same_whichever_way_it_sums(monkeypatch, one_dot_size, dtype):
+    """Up to ONE_DOT_SIZE logits the reduced loss is one BLAS dot product, above it per-row sums then a sum."""
+    from tinygrad_cnn.nn import softmax_cross_entropy
+
+    monkeypatch.setattr(softmax_cross_entropy, "ONE_DOT_SIZE", one_dot_size)
+    rng = np.random.default_rng(7)
+    x, t = rng.standard_normal((300, 17)).astype(dtype), rng.integers(0, 17, 300)
+    for reduction in ("mean", "sum"):
+        fused = F.cross_entropy(Tensor(x), t, reduction=reduction, label_smoothing=0.1)
+        log_p = x - np.log(np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True)) - x.max(1, keepdims=True)
+        q = np.full(x.shape, 0.1 / 17)
+        q[np.arange(300), t] += 0.9
+        expected = -(q * log_p).sum() / (300 if reduction == "mean" else 1)
+        np.testing.assert_allclose(fused.data, expected, rtol=2e-6 if dtype == np.float32 else 1e-13)
+        assert fused.dtype == dtype
+
+
 def _nodes(t):
     seen, stack = [], [t._ctx]
     while stack:

@@ -22,8 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, is_dual_level_open, is_grad_enabled
-from ..backend.reduce import sum_axes
+from ..backend.reduce import row_sums, sum_axes
 from ..tensor import Tensor
+
+ONE_DOT_SIZE = 4096  # up to this many logits the reduced loss is one BLAS dot (whose float32 sum is less exact)
 
 
 class SoftmaxCrossEntropyFn(Function):
@@ -40,14 +42,17 @@ class SoftmaxCrossEntropyFn(Function):
     def forward(ctx, x, q, axis, scale=None):
         shift = x.max(axis=axis, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0)  # a row of -inf (or inf) stays what it is, not nan
-        e = np.exp(x - shift)
-        total = e.sum(axis=axis, keepdims=True)
-        log_p = x - (np.log(total) + shift)  # the composite's order of operations, so the same rounding
+        e = x - shift
+        np.exp(e, out=e)  # in place: each new array is memory that is cold in cache
+        total = row_sums(e) if e.ndim == 2 and axis == 1 else e.sum(axis=axis, keepdims=True)
+        log_p = x - (np.log(total) + shift)  # the composite's order of operations
         ctx.axis, ctx.q, ctx.scale = axis, q, scale
-        ctx.save_for_backward(e / total)  # softmax(x)
-        loss = -(log_p * q).sum(axis=axis)
+        ctx.save_for_backward(np.divide(e, total, out=e))  # softmax(x)
         if scale is None:
-            return loss
+            return -(log_p * q).sum(axis=axis)
+        if log_p.size <= ONE_DOT_SIZE:  # a classifier's logits: one dot product, not a multiply and two sums
+            return -np.vdot(log_p, q) * scale
+        loss = -(log_p * q).sum(axis=axis)
         return sum_axes(loss, tuple(range(loss.ndim)), False) * scale  # Tensor.sum's kernel, then the scale
 
     def backward(ctx, grad):
