@@ -691,3 +691,72 @@ def test_adam_with_mixed_dtypes_in_a_group_steps_each_parameter():
     assert [p.data.dtype for p in params] == [np.float32, np.float64]
     np.testing.assert_allclose(params[0].data, 0.9, rtol=1e-6)
     np.testing.assert_allclose(params[1].data, 0.9 + 1e-9, rtol=1e-12)  # 1 − 0.1 · 1 / (1 + ε)
+
+
+# --------------------------------------------------------------------------- gradients written into Adam's flat array
+def _train_pair(kwargs, steps, keep=None):
+    """Both optimizers of `_adam_pair` trained by backward on one loss; yields after each step (keep: what to hold)."""
+    (flat, fp), (each, ep) = _adam_pair(dict(kwargs), [(4, 3), (3,), (2, 2)])
+    x = Tensor(np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32))
+    for step in range(steps):
+        for opt, (w, b, v) in ((flat, fp), (each, ep)):
+            opt.zero_grad()
+            loss = ((x @ w + b).tanh() ** 2).sum() + (v * v * (step + 1)).sum()
+            loss.backward(retain_graph=True)
+            if step % 2:  # a second backward before the step: the gradients add up
+                loss.backward()
+            opt.step()
+        yield step, (flat, fp), (each, ep)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=0.01), dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, adamw=True)])
+def test_backward_writes_into_the_lent_flat_gradients_and_training_is_unchanged(kwargs):
+    """After `zero_grad`, backward copies each gradient into Adam's flat array (no gather), and every number
+    (parameters, `.grad` after the step) equals the parameter-by-parameter path, bit for bit."""
+    lent_seen = 0
+    for _, (_, fp), (_, ep) in _train_pair(kwargs, 6):
+        bases = [p.grad.data.base for p in fp]  # one flat array under every gradient: backward wrote them there
+        lent_seen += all(base is not None and base is bases[0] for base in bases)
+        for a, b in zip(fp, ep):
+            np.testing.assert_array_equal(a.data, b.data)
+            np.testing.assert_array_equal(a.grad.data, b.grad.data)  # .grad is still ∇θ after the step (not g + λθ)
+    assert lent_seen == 2  # steps 2 and 4 (one backward each; with L2, step gathers g + λθ into a work array)
+
+
+@pytest.mark.parametrize("hold", ["tensor", "array", "slice"])
+def test_a_gradient_kept_from_an_earlier_step_is_never_written_over(hold):
+    """A kept `.grad` Tensor, its array, or a slice of it (a view of the flat array's memory) stays as it was."""
+    kept = None
+    for step, (_, fp), _ in _train_pair(dict(lr=0.01), 8):
+        if step == 2:
+            w_grad = fp[0].grad
+            assert w_grad.data.base is not None  # lent: a view into the flat gradients
+            kept = {"tensor": w_grad, "array": w_grad.data, "slice": w_grad.data[1:3]}[hold]
+            value = np.array(kept.data if hold == "tensor" else kept)
+            del w_grad
+        if kept is not None:
+            np.testing.assert_array_equal(kept.data if hold == "tensor" else kept, value)
+        assert step < 7 or fp[0].grad.data.base is None  # while it is held, nothing is lent
+
+
+def test_nothing_is_lent_while_the_flat_gradients_are_held_and_loans_not_taken_are_withdrawn():
+    from tinygrad_cnn.backend import flat as flat_module
+
+    (opt, params), _ = _adam_pair(dict(lr=0.01), [(3,), (2,)])
+    for p in params:
+        p.grad = Tensor(np.ones(p.shape, np.float32))
+    opt.step()  # lays the moments and the gradients out flat
+    opt.zero_grad()
+    assert all(id(p) in flat_module._lent for p in params)
+    (params[0] * 2.0).sum().backward()  # params[1] gets no gradient: its loan stays open...
+    assert id(params[0]) not in flat_module._lent and id(params[1]) in flat_module._lent
+    held = params[0].grad
+    params[1].grad = Tensor(np.ones(2, np.float32))
+    opt.step()
+    opt.zero_grad()  # ...and is withdrawn here; held keeps params[0]'s buffer, so nothing is lent
+    assert not any(id(p) in flat_module._lent for p in params)
+    del held
+    opt.zero_grad(set_to_none=False)  # zero arrays of their own: nothing to lend either
+    assert not any(id(p) in flat_module._lent for p in params)
+    opt.zero_grad()
+    assert all(id(p) in flat_module._lent for p in params)

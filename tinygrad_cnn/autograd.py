@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend.flat import gradient_array
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -439,7 +441,7 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
         if t.grad is None:
             # An array of its own, in the tensor's layout: Add hands one gradient to both sides,
             # Expand a read-only view, `w.T` a transposed one (which would slow every optimizer step).
-            own = np.empty_like(t.data, subok=False)
+            own = gradient_array(t)  # (or the optimizer's flat gradient array, lent to t: backend/flat.py)
             np.copyto(own, data)
             data = own
         g = _Tensor._wrap(data)

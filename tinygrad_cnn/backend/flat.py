@@ -9,17 +9,29 @@ the idea of PyTorch's `foreach` optimizers and apex's multi-tensor apply.
 
     parameters   w1 (256, 784)   b1 (256,)   w2 (128, 256)   ...
     exp_avg      [──── w1 ────────][─ b1 ─][──── w2 ───── ...]   one array; state["exp_avg"] of w1 is a view
-    gradients    [──── w1 ────────][─ b1 ─][──── w2 ───── ...]   gathered each step (one copy per parameter)
+    gradients    [──── w1 ────────][─ b1 ─][──── w2 ───── ...]   written there by backward (lent), else gathered
 
 The parameters themselves stay where they are (a model, a user or a checkpoint
 may hold their arrays): each gets its slice of the update added in place.
+
+The gradients need not be gathered at all. `zero_grad` lends each parameter
+its view of the flat gradient array (`lend`), and the next backward copies the
+parameter's gradient there instead of into a new array of its own (`gradient_array`,
+autograd's `_accumulate`): `p.grad` is then a view into the flat array, as with
+PyTorch's DDP and its `gradient_as_bucket_view`. On an MLP's step that saved
+one copy of every gradient and 0.13 ms of 3.6. A buffer is lent only while
+nothing outside the optimizer holds it (`FlatArrays.unshared`): a gradient that
+a user kept from an earlier step is never written over.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import sys
+import weakref
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,3 +50,41 @@ class FlatArrays:
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """`flat` cut into one view per shape."""
         return [flat[start:stop].reshape(shape) for (start, stop), shape in zip(self.bounds, self.shapes)]
+
+    def unshared(self, name: str) -> bool:
+        """Whether nothing outside this object holds the named array, one of its views or a view of those.
+
+        A numpy view keeps the array that owns the memory in `.base` (a view of a
+        view too), so the owner's reference count is the dict's, one per view of
+        ours, and one per view made elsewhere; each view's count is our list's plus
+        any holder elsewhere (a `p.grad` kept from an earlier step). Each is counted
+        on an item fetched by subscript, whose own reference is the one added.
+        """
+        views = self.views[name]
+        return sys.getrefcount(self.arrays[name]) == 2 + len(views) and all(
+            sys.getrefcount(views[i]) == 2 for i in range(len(views)))
+
+
+_lent: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(tensor) -> (the tensor, weakly; the buffer lent to it)
+
+
+def lend(tensors: Iterable[Any], buffers: Iterable[np.ndarray]) -> None:
+    """Lend each tensor a buffer for its next gradient: backward writes it there, not into a new array."""
+    for tensor, buffer in zip(tensors, buffers):
+        _lent[id(tensor)] = (weakref.ref(tensor), buffer)
+
+
+def withdraw(tensors: Iterable[Any]) -> None:
+    """Take back the buffers lent to these tensors and not yet borrowed."""
+    for tensor in tensors:
+        _lent.pop(id(tensor), None)
+
+
+def gradient_array(tensor: Any) -> np.ndarray:
+    """Where `tensor`'s new gradient is copied: the buffer lent to it (taken: once), else a new array like its data."""
+    if _lent:
+        ref, buffer = _lent.pop(id(tensor), (None, None))
+        if ref is not None and ref() is tensor and buffer.shape == tensor.data.shape and (
+                buffer.dtype == tensor.data.dtype):
+            return buffer
+    return np.empty_like(tensor.data, subok=False)
