@@ -336,23 +336,23 @@ def op_name(node: Function) -> str:
 def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     """Every tensor reachable from `roots` that needs a gradient, inputs first.
 
-    An explicit stack instead of recursion: a chain of 100,000 ops is fine.
-    (Tensors are dict and set keys by identity: `__hash__` is `object.__hash__`.)
+    An explicit stack, not recursion (a chain of 100,000 ops is fine); a None pushed above a
+    tensor says, when popped, that its inputs are done. (Tensors hash by identity: `object.__hash__`.)
     """
     order: list[Tensor] = []
     visited: set[Tensor] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    stack: list[Tensor | None] = list(roots)
     while stack:
-        t, children_done = stack.pop()
-        if children_done:
-            order.append(t)
+        t = stack.pop()
+        if t is None:
+            order.append(stack.pop())
         elif t not in visited:
             visited.add(t)
-            stack.append((t, True))
+            stack += (t, None)
             if t._ctx is not None:
                 for x in t._ctx.inputs:
                     if x.requires_grad and x not in visited:
-                        stack.append((x, False))
+                        stack.append(x)
     return order
 
 

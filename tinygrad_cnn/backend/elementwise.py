@@ -100,8 +100,8 @@ def relu_grad(g: np.ndarray, a: np.ndarray) -> np.ndarray:
 
     0.61 ms instead of 0.86 on conv1's (64, 32, 28, 28) activation (a mask, then a multiply).
     """
-    if g.size < MIN_ELEMENTWISE_SIZE > a.size:
-        return _where_positive(g, a)
+    if g.size < MIN_ELEMENTWISE_SIZE > a.size:  # the mask as g's dtype first: a float · bool multiply
+        return g * (a > ZERO[a.dtype]).astype(g.dtype)  # resolves its types slowly (3.4 µs, not 2.9, at (4, 4))
     return elementwise(_where_positive, g, a)
 
 
