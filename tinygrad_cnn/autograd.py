@@ -268,7 +268,9 @@ class Function:
         ctx = object.__new__(cls)  # no __init__: a subclass may define one for its own use, as in PyTorch
         ctx.needs_input_grad = tuple(wants_grad) if record else (False,) * len(inputs)
         ctx.saved_tensors = ()
-        data = cls.forward(ctx, *arrays, **kwargs)
+        n = len(arrays)  # forward(ctx, *arrays, **kwargs) written out for one or two inputs: each star costs ~0.15 µs
+        data = (cls.forward(ctx, arrays[0]) if n == 1 and not kwargs else cls.forward(ctx, arrays[0], arrays[1])
+                if n == 2 and not kwargs else cls.forward(ctx, *arrays, **kwargs))
         data = data if type(data) is np.ndarray else np.asarray(data)
         out = object.__new__(_Tensor)  # Tensor._wrap, written out: this line runs for every op of every pass
         out.data, out.requires_grad = data, False
@@ -439,9 +441,7 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
     if not create_graph:
         data = g.data
         if t.grad is None:
-            # An array of its own, in the tensor's layout: Add hands one gradient to both sides,
-            # Expand a read-only view, `w.T` a transposed one (which would slow every optimizer step).
-            own = gradient_array(t)  # (or the optimizer's flat gradient array, lent to t: backend/flat.py)
+            own = gradient_array(t)  # an array of its own: Add sends one array to both sides (backend/flat.py)
             np.copyto(own, data)
             data = own
         g = _Tensor._wrap(data)

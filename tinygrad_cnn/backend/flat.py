@@ -81,7 +81,12 @@ def withdraw(tensors: Iterable[Any]) -> None:
 
 
 def gradient_array(tensor: Any) -> np.ndarray:
-    """Where `tensor`'s new gradient is copied: the buffer lent to it (taken: once), else a new array like its data."""
+    """Where `tensor`'s new gradient is copied: the buffer lent to it (taken: once), else a new array like its data.
+
+    A leaf's `.grad` must be an array of its own: Add hands one gradient to both
+    sides, Expand a read-only view, `w.T` a transposed one (a new array keeps the
+    tensor's layout: a transposed gradient slowed every optimizer pass 4x).
+    """
     if _lent:
         ref, buffer = _lent.pop(id(tensor), (None, None))
         if ref is not None and ref() is tensor and buffer.shape == tensor.data.shape and (
