@@ -22,6 +22,12 @@ PyTorch's DDP and its `gradient_as_bucket_view`. On an MLP's step that saved
 one copy of every gradient and 0.13 ms of 3.6. A buffer is lent only while
 nothing outside the optimizer holds it (`FlatArrays.unshared`): a gradient that
 a user kept from an earlier step is never written over.
+
+One difference remains, as with DDP's bucket views: a group's gradients share
+one array underneath, and autograd's in-place check stamps the array that owns
+the memory. A graph recorded from one `p.grad`, then an in-place op on another
+parameter's `.grad`, then that graph's backward, raises "modified by an inplace
+operation" (without lending it would not). Numbers are never wrong.
 """
 
 from __future__ import annotations
@@ -65,13 +71,19 @@ class FlatArrays:
             sys.getrefcount(views[i]) == 2 for i in range(len(views)))
 
 
-_lent: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(tensor) -> (the tensor, weakly; the buffer lent to it)
+_lent: dict[int, tuple[weakref.ref, weakref.ref]] = {}  # id(tensor) -> (the tensor, its buffer), both weakly
 
 
 def lend(tensors: Iterable[Any], buffers: Iterable[np.ndarray]) -> None:
-    """Lend each tensor a buffer for its next gradient: backward writes it there, not into a new array."""
+    """Lend each tensor a buffer for its next gradient: backward writes it there, not into a new array.
+
+    Both are held weakly: a loan never keeps a tensor or an optimizer's array alive
+    (a dead tensor's loan is dropped here, the next time anything is lent).
+    """
+    for key in [key for key, (tensor, _) in _lent.items() if tensor() is None]:
+        del _lent[key]
     for tensor, buffer in zip(tensors, buffers):
-        _lent[id(tensor)] = (weakref.ref(tensor), buffer)
+        _lent[id(tensor)] = (weakref.ref(tensor), weakref.ref(buffer))
 
 
 def withdraw(tensors: Iterable[Any]) -> None:
@@ -88,8 +100,8 @@ def gradient_array(tensor: Any) -> np.ndarray:
     tensor's layout: a transposed gradient slowed every optimizer pass 4x).
     """
     if _lent:
-        ref, buffer = _lent.pop(id(tensor), (None, None))
-        if ref is not None and ref() is tensor and buffer.shape == tensor.data.shape and (
-                buffer.dtype == tensor.data.dtype):
+        tensor_ref, buffer_ref = _lent.pop(id(tensor), (None, None))
+        buffer = buffer_ref() if tensor_ref is not None and tensor_ref() is tensor else None
+        if buffer is not None and buffer.shape == tensor.data.shape and buffer.dtype == tensor.data.dtype:
             return buffer
     return np.empty_like(tensor.data, subok=False)

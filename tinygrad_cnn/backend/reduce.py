@@ -14,13 +14,20 @@ import numpy as np
 from .elementwise import multiply
 from .layout import rows_of_axis
 
+ONES_CACHED = 4096  # vectors up to this size are made once (at most 64 of them: 2 MB in float64)
+
+
+def ones(size: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of `size` ones, made once per (size, dtype) when small.
+
+    np.ones(64) took 2.1 µs on our VMs, a cached one 0.2: a bias gradient ones @ (64, 256)
+    took 5.5 µs, now 3.4. A conv's bias gradient sums N·H·W rows: those are made each time.
+    """
+    return _small_ones(size, dtype) if size <= ONES_CACHED else np.ones(size, dtype)
+
 
 @functools.lru_cache(maxsize=64)
-def ones(size: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only vector of `size` ones, made once per (size, dtype) (a few KB in all).
-
-    np.ones(64) took 2.1 µs on our VMs, a cached one 0.2: a bias gradient ones @ (64, 256) took 5.5 µs, now 3.4.
-    """
+def _small_ones(size: int, dtype: np.dtype) -> np.ndarray:
     vector = np.ones(size, dtype)
     vector.flags.writeable = False
     return vector
