@@ -613,6 +613,21 @@ def test_bad_backward_returns_are_named_errors(op, error, message):
         op.apply(x).sum().backward()
 
 
+def test_a_users_function_has_its_gradient_shapes_checked_and_our_primitives_do_not():
+    """The check is for users' own ops (~3% of a small op's backward): ours are proven by the gradient tests,
+    a user's subclass of one of ours is checked again."""
+    from tinygrad_cnn import ops
+
+    class MulWrongShape(ops.MulFn):
+        def backward(ctx, g):
+            return g.sum(), None
+
+    assert ReturnsWrongShape.shape_checked and MulWrongShape.shape_checked and Function.shape_checked
+    assert not ops.MulFn.shape_checked
+    with pytest.raises(ValueError, match=r"MulWrongShape\.backward .*shape \(\).*input 0 of shape \(2,\)"):
+        MulWrongShape.apply(leaf([1.0, 2.0]), Tensor(np.ones(2))).sum().backward()
+
+
 def test_function_output_of_integer_dtype_carries_no_grad():
     class Floor(Function):
         def forward(ctx, x):
