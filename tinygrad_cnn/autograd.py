@@ -249,13 +249,13 @@ class Function:
 
     keep_output = False
     shape_checked = True  # whether the engine checks each gradient's shape (`_check_gradient`)
+    # Slots for what every node has (faster than a dict); subclasses keep a __dict__ for their own settings.
+    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "clock", "__dict__")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A user's Function is checked at every node; our primitives' shapes are proven by the tests (~3%)."""
         super().__init_subclass__(**kwargs)
         cls.shape_checked = not cls.__module__.startswith("tinygrad_cnn.")
-    # Slots for what every node has (faster than a dict); subclasses keep a __dict__ for their own settings.
-    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "output", "scope", "clock", "__dict__")
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Tensor:
