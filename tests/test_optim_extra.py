@@ -694,8 +694,8 @@ def test_adam_with_mixed_dtypes_in_a_group_steps_each_parameter():
 
 
 # --------------------------------------------------------------------------- gradients written into Adam's flat array
-def _train_pair(kwargs, steps, keep=None):
-    """Both optimizers of `_adam_pair` trained by backward on one loss; yields after each step (keep: what to hold)."""
+def _train_pair(kwargs, steps):
+    """Both optimizers of `_adam_pair` trained by backward on one loss; yields after each step."""
     (flat, fp), (each, ep) = _adam_pair(dict(kwargs), [(4, 3), (3,), (2, 2)])
     x = Tensor(np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32))
     for step in range(steps):
